@@ -129,7 +129,9 @@ struct PortDesc {
 constexpr uint32_t kPortConfigDown = 1u << 0;
 constexpr uint32_t kPortStateLinkDown = 1u << 0;
 
-struct FeaturesRequest {};
+struct FeaturesRequest {
+  friend bool operator==(const FeaturesRequest&, const FeaturesRequest&) = default;
+};
 struct FeaturesReply {
   uint64_t datapath_id = 0;
   uint32_t n_buffers = 0;
@@ -137,19 +139,29 @@ struct FeaturesReply {
   uint8_t auxiliary_id = 0;  // 1.3 only
   uint32_t capabilities = 0;
   std::vector<PortDesc> ports;  // 1.0 only (1.3 uses PortDescRequest)
+  friend bool operator==(const FeaturesReply&, const FeaturesReply&) = default;
 };
 
-struct GetConfigRequest {};
+struct GetConfigRequest {
+  friend bool operator==(const GetConfigRequest&, const GetConfigRequest&) = default;
+};
 struct GetConfigReply {
   uint16_t flags = 0;
   uint16_t miss_send_len = 0;
+  friend bool operator==(const GetConfigReply&, const GetConfigReply&) = default;
 };
 struct SetConfig {
   uint16_t flags = 0;
   uint16_t miss_send_len = kMaxLenNoBuffer;
+  friend bool operator==(const SetConfig&, const SetConfig&) = default;
 };
 
+// gcc's -Wshadow flags the scoped enumerator `Action` against the type alias
+// `Action`; the names cannot collide (PacketInReason::Action is qualified).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
 enum class PacketInReason : uint8_t { NoMatch = 0, Action = 1, InvalidTtl = 2 };
+#pragma GCC diagnostic pop
 
 struct PacketIn {
   uint32_t buffer_id = kNoBuffer;
@@ -186,6 +198,7 @@ struct FlowMod {
   uint16_t flags = 0;
   Match match;
   ActionList actions;  // 1.3: one apply-actions instruction (none if empty)
+  friend bool operator==(const FlowMod&, const FlowMod&) = default;
 };
 
 enum class FlowRemovedReason : uint8_t { IdleTimeout = 0, HardTimeout = 1, Delete = 2, GroupDelete = 3 };
@@ -199,26 +212,36 @@ struct FlowRemoved {
   uint16_t idle_timeout = 0, hard_timeout = 0;
   uint64_t packet_count = 0, byte_count = 0;
   Match match;
+  friend bool operator==(const FlowRemoved&, const FlowRemoved&) = default;
 };
 
 enum class PortStatusReason : uint8_t { Add = 0, Delete = 1, Modify = 2 };
 struct PortStatus {
   PortStatusReason reason = PortStatusReason::Add;
   PortDesc desc;
+  friend bool operator==(const PortStatus&, const PortStatus&) = default;
 };
 
-struct BarrierRequest {};
-struct BarrierReply {};
+struct BarrierRequest {
+  friend bool operator==(const BarrierRequest&, const BarrierRequest&) = default;
+};
+struct BarrierReply {
+  friend bool operator==(const BarrierReply&, const BarrierReply&) = default;
+};
 
 // 1.3 multipart OFPMP_PORT_DESC. In 1.0, ports come in the features reply.
-struct PortDescRequest {};
+struct PortDescRequest {
+  friend bool operator==(const PortDescRequest&, const PortDescRequest&) = default;
+};
 struct PortDescReply {
   std::vector<PortDesc> ports;
   bool more = false;  // OFPMPF_REPLY_MORE
+  friend bool operator==(const PortDescReply&, const PortDescReply&) = default;
 };
 
 struct PortStatsRequest {
   PortNo port_no = port::kAny;
+  friend bool operator==(const PortStatsRequest&, const PortStatsRequest&) = default;
 };
 struct PortStats {
   PortNo port_no = 0;
@@ -231,6 +254,7 @@ struct PortStats {
 struct PortStatsReply {
   std::vector<PortStats> stats;
   bool more = false;
+  friend bool operator==(const PortStatsReply&, const PortStatsReply&) = default;
 };
 
 struct FlowStatsRequest {
@@ -239,6 +263,7 @@ struct FlowStatsRequest {
   uint32_t out_group = kGroupAny;  // 1.3 only
   uint64_t cookie = 0, cookie_mask = 0;  // 1.3 only
   Match match;
+  friend bool operator==(const FlowStatsRequest&, const FlowStatsRequest&) = default;
 };
 struct FlowStats {
   uint8_t table_id = 0;
@@ -248,20 +273,24 @@ struct FlowStats {
   Match match;
   ActionList actions;
   bool unmodelled_actions = false;  // instructions/actions this struct cannot hold
+  friend bool operator==(const FlowStats&, const FlowStats&) = default;
 };
 struct FlowStatsReply {
   std::vector<FlowStats> stats;
   bool more = false;
+  friend bool operator==(const FlowStatsReply&, const FlowStatsReply&) = default;
 };
 
 enum class Role : uint32_t { NoChange = 0, Equal = 1, Master = 2, Slave = 3 };
 struct RoleRequest {  // 1.3 only
   Role role = Role::NoChange;
   uint64_t generation_id = 0;
+  friend bool operator==(const RoleRequest&, const RoleRequest&) = default;
 };
 struct RoleReply {
   Role role = Role::NoChange;
   uint64_t generation_id = 0;
+  friend bool operator==(const RoleReply&, const RoleReply&) = default;
 };
 
 using Message =
