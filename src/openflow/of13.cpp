@@ -232,19 +232,24 @@ void encode_actions(ByteWriter& w, const ActionList& actions, bool udp) {
           using T = std::decay_t<decltype(a)>;
           if constexpr (std::is_same_v<T, ActOutput>) {
             w.u16(kActOutput), w.u16(16), w.u32(a.port), w.u16(a.max_len), w.zeros(6);
-          } else if constexpr (std::is_same_v<T, ActSetEthSrc>) {
-            set_field(w, kOxmEthSrc), write_mac(w, a.mac), w.zeros(2);
-          } else if constexpr (std::is_same_v<T, ActSetEthDst>) {
-            set_field(w, kOxmEthDst), write_mac(w, a.mac), w.zeros(2);
-          } else if constexpr (std::is_same_v<T, ActSetIpv4Src>) {
-            set_field(w, kOxmIpv4Src), w.u32(a.ip.v);
-          } else if constexpr (std::is_same_v<T, ActSetIpv4Dst>) {
-            set_field(w, kOxmIpv4Dst), w.u32(a.ip.v);
-          } else if constexpr (std::is_same_v<T, ActSetTpSrc>) {
-            set_field(w, udp ? kOxmUdpSrc : kOxmTcpSrc), w.u16(a.port), w.zeros(6);
           } else {
-            static_assert(std::is_same_v<T, ActSetTpDst>);
-            set_field(w, udp ? kOxmUdpDst : kOxmTcpDst), w.u16(a.port), w.zeros(6);
+            // Set-field: OXM then zeros to a multiple of 8.
+            std::size_t start = w.size();
+            if constexpr (std::is_same_v<T, ActSetEthSrc>) {
+              set_field(w, kOxmEthSrc), write_mac(w, a.mac);
+            } else if constexpr (std::is_same_v<T, ActSetEthDst>) {
+              set_field(w, kOxmEthDst), write_mac(w, a.mac);
+            } else if constexpr (std::is_same_v<T, ActSetIpv4Src>) {
+              set_field(w, kOxmIpv4Src), w.u32(a.ip.v);
+            } else if constexpr (std::is_same_v<T, ActSetIpv4Dst>) {
+              set_field(w, kOxmIpv4Dst), w.u32(a.ip.v);
+            } else if constexpr (std::is_same_v<T, ActSetTpSrc>) {
+              set_field(w, udp ? kOxmUdpSrc : kOxmTcpSrc), w.u16(a.port);
+            } else {
+              static_assert(std::is_same_v<T, ActSetTpDst>);
+              set_field(w, udp ? kOxmUdpDst : kOxmTcpDst), w.u16(a.port);
+            }
+            w.pad_to(start, 8);
           }
         },
         act);
