@@ -70,6 +70,9 @@ struct Tcp {
   std::span<const uint8_t> payload;
 };
 
+// In the first fragment of a fragmented datagram (MF set, offset 0) `length`
+// covers the whole datagram and may exceed what this fragment carries; the
+// payload is then the part that is here. Otherwise length <= the IP payload.
 struct Udp {
   uint16_t src_port = 0, dst_port = 0;
   uint16_t length = 0;
@@ -138,6 +141,9 @@ std::size_t build_icmp_echo(std::span<uint8_t> out, const EthHeader& eth, const 
 
 // ICMP error (for example destination unreachable) quoting `original_ip`
 // (the offending IPv4 header and at least 8 bytes after it, per RFC 792).
+// The quote is cut to the IHL-given header + 8 bytes (RFC 792, not RFC 1812's
+// 576-byte quote), or all of `original_ip` if shorter. The 4-byte field after
+// the checksum is zero.
 std::size_t build_icmp_error(std::span<uint8_t> out, const EthHeader& eth, const IpHeader& ip, uint8_t type,
                              uint8_t code, std::span<const uint8_t> original_ip);
 
