@@ -100,7 +100,10 @@ TEST_P(OvsGolden, MatchesCommittedOvsOutput) {
 
   if (!have_ovs_ofctl()) GTEST_SKIP() << "ovs-ofctl not installed; hex checked only";
   EXPECT_EQ(ofp_print(hex), g->text);
-  EXPECT_EQ(g->text.find("***"), std::string::npos) << "ovs-ofctl complained:\n" << g->text;
+  // An error's data is the head of the offending message: "truncated" is right there.
+  if (!std::holds_alternative<ErrorMsg>(s.msg)) {
+    EXPECT_EQ(g->text.find("***"), std::string::npos) << "ovs-ofctl complained:\n" << g->text;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMessages, OvsGolden, ::testing::ValuesIn(testing::all_samples()),
