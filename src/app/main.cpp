@@ -1,0 +1,100 @@
+// fulcrum: the controller executable. Start-up (config, logging, pid file)
+// may throw; once serving, errors are values handled where they happen.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "balancer/balancer.hpp"
+#include "balancer/rng.hpp"
+#include "config/config.hpp"
+#include "controller/controller.hpp"
+
+namespace {
+
+class PidFile {
+ public:
+  explicit PidFile(std::optional<std::string> path) : path_(std::move(path)) {
+    if (!path_) return;
+    std::ofstream out(*path_);
+    if (!out) throw std::runtime_error("--pid-file: cannot write '" + *path_ + "'");
+    out << ::getpid() << "\n";
+  }
+  ~PidFile() {
+    if (path_) std::remove(path_->c_str());
+  }
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::optional<std::string> path_;
+};
+
+int run(const fulcrum::config::AppConfig& cfg) {
+  using namespace fulcrum;
+  uint64_t seed = cfg.seed.value_or((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
+  lb::Xoshiro256 rng(seed);
+  lb::Balancer balancer(cfg.balancer, rng);
+
+  ctl::ControllerConfig cc;
+  cc.listen_host = cfg.listen_host;
+  cc.listen_port = cfg.listen_port;
+  cc.version_bitmap = 0;
+  for (auto v : cfg.of_versions) cc.version_bitmap |= of::version_bit(v);
+  cc.echo_interval = std::chrono::milliseconds(static_cast<int64_t>(cfg.echo_interval_s * 1000));
+  cc.echo_timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.echo_timeout_s * 1000));
+
+  asio::io_context io(1);
+  ctl::Controller controller(io, cc, balancer);
+  controller.start();
+  PidFile pid(cfg.pid_file);
+  for (const auto& vip : cfg.balancer.vips) {
+    std::string backends;
+    for (const auto& b : vip.backends) backends += (backends.empty() ? "" : ",") + b.ip.str();
+    spdlog::info("vip {} ip={} port={} protocol={} policy={} backends={}", vip.name, vip.ip.str(),
+                 vip.port ? std::to_string(*vip.port) : "any",
+                 vip.ip_proto == 6 ? "tcp" : vip.ip_proto == 17 ? "udp" : "tcp+udp", lb::policy_name(vip.policy),
+                 backends);
+  }
+  spdlog::info("fake MAC {}, idle timeout {} s, learning switch {}, random seed {}", cfg.balancer.fake_mac.str(),
+               cfg.balancer.idle_timeout_s, cfg.balancer.learning_switch ? "on" : "off", seed);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](asio::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {} received, shutting down", sig);
+    controller.stop();
+    io.stop();
+  });
+  io.run();
+  const auto& c = balancer.counters();
+  spdlog::info("stopped: {} packet-ins, {} connections assigned, {} ended, {} ARP replies, {} spoofed ARPs dropped",
+               c.packet_ins, c.connections_assigned, c.connections_ended, c.arp_replies, c.arp_spoof_drops);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("fulcrum");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+  try {
+    auto outcome = fulcrum::config::parse_command_line(argc, argv);
+    if (!outcome.config) return outcome.exit_code;
+    spdlog::set_level(spdlog::level::from_str(outcome.config->log_level));
+    spdlog::flush_on(spdlog::level::trace);
+    return run(*outcome.config);
+  } catch (const fulcrum::config::ConfigError& e) {
+    std::cerr << "fulcrum: configuration error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "fulcrum: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,58 @@
+#include "balancer/policy.hpp"
+
+#include <array>
+
+namespace fulcrum::lb {
+
+const char* policy_name(PolicyKind k) {
+  switch (k) {
+    case PolicyKind::RoundRobin:
+      return "round-robin";
+    case PolicyKind::Random:
+      return "random";
+  }
+  return "?";
+}
+
+std::optional<PolicyKind> parse_policy(const std::string& s) {
+  if (s == "round-robin" || s == "roundrobin" || s == "rr") return PolicyKind::RoundRobin;
+  if (s == "random") return PolicyKind::Random;
+  return std::nullopt;
+}
+
+std::optional<uint32_t> RoundRobinPolicy::pick(std::span<const BackendView> pool, const ConnKey& /*key*/) {
+  const auto n = static_cast<uint32_t>(pool.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t idx = (next_ + i) % n;
+    if (pool[idx].available) {
+      next_ = (idx + 1) % n;
+      return idx;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint32_t> RandomPolicy::pick(std::span<const BackendView> pool, const ConnKey& /*key*/) {
+  uint32_t available = 0;
+  for (const auto& b : pool) available += b.available ? 1 : 0;
+  if (available == 0) return std::nullopt;
+  auto nth = static_cast<uint32_t>(rng_.uniform(available));
+  for (uint32_t i = 0; i < pool.size(); ++i) {
+    if (!pool[i].available) continue;
+    if (nth == 0) return i;
+    --nth;
+  }
+  return std::nullopt;  // unreachable
+}
+
+std::unique_ptr<Policy> make_policy(PolicyKind kind, Rng& rng) {
+  switch (kind) {
+    case PolicyKind::RoundRobin:
+      return std::make_unique<RoundRobinPolicy>();
+    case PolicyKind::Random:
+      return std::make_unique<RandomPolicy>(rng);
+  }
+  return nullptr;
+}
+
+}  // namespace fulcrum::lb

@@ -1,0 +1,56 @@
+// Backend selection policies. A policy sees the pool of one VIP on one switch
+// and answers which backend takes the next connection; it owns no I/O and no
+// clock, and takes its randomness from an injected Rng.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "balancer/rng.hpp"
+#include "balancer/types.hpp"
+
+namespace fulcrum::lb {
+
+struct BackendView {
+  uint32_t weight = 1;
+  uint32_t active_connections = 0;
+  bool available = false;  // learned (MAC and port known) and not down
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  [[nodiscard]] virtual PolicyKind kind() const = 0;
+  // Index into `pool` of the chosen backend, or nullopt when no backend is
+  // available.
+  virtual std::optional<uint32_t> pick(std::span<const BackendView> pool, const ConnKey& key) = 0;
+};
+
+// Cycles through the pool in configuration order, skipping unavailable
+// backends: over any k*n consecutive picks with a stable pool of n available
+// backends, each gets exactly k.
+class RoundRobinPolicy final : public Policy {
+ public:
+  [[nodiscard]] PolicyKind kind() const override { return PolicyKind::RoundRobin; }
+  std::optional<uint32_t> pick(std::span<const BackendView> pool, const ConnKey& key) override;
+
+ private:
+  uint32_t next_ = 0;
+};
+
+// Uniform among available backends.
+class RandomPolicy final : public Policy {
+ public:
+  explicit RandomPolicy(Rng& rng) : rng_(rng) {}
+  [[nodiscard]] PolicyKind kind() const override { return PolicyKind::Random; }
+  std::optional<uint32_t> pick(std::span<const BackendView> pool, const ConnKey& key) override;
+
+ private:
+  Rng& rng_;
+};
+
+std::unique_ptr<Policy> make_policy(PolicyKind kind, Rng& rng);
+
+}  // namespace fulcrum::lb
