@@ -391,19 +391,17 @@ log_count() {
   tail -n "+$((TB_LOG_MARK + 1))" "$TB_RUN/fulcrum.log" 2>/dev/null | grep -cF -- "$1"
 }
 
-# wait_switch_connected [TIMEOUT]: OVS reports the controller connected and
-# fulcrum logged "switch up dpid=... version=...".
+# wait_switch_connected [TIMEOUT]: fulcrum logged "switch up dpid=... version=..."
+# for our bridge since its last start. (OVS's controller is_connected column is
+# refreshed only every few seconds, so it is not polled here; see tb_switch_connected.)
 wait_switch_connected() {
-  local timeout=${1:-20} deadline c
-  deadline=$((SECONDS + timeout))
-  while :; do
-    c=$(ovs-vsctl --timeout=5 get controller "$(ovs-vsctl --timeout=5 get bridge "$TB_BR" controller | tr -d '[]')" is_connected 2>/dev/null)
-    if [[ "$c" == true ]] && (($(log_count "switch up dpid=$TB_DPID version=$TB_OF_DOTTED") >= 1)); then
-      return 0
-    fi
-    ((SECONDS >= deadline)) && return 1
-    sleep 0.2
-  done
+  wait_log "switch up dpid=$TB_DPID version=$TB_OF_DOTTED" 1 "${1:-20}"
+}
+# tb_switch_connected: OVS's own view (may lag a few seconds behind).
+tb_switch_connected() {
+  local c
+  c=$(ovs-vsctl --timeout=5 get controller "$(ovs-vsctl --timeout=5 get bridge "$TB_BR" controller | tr -d '[]')" is_connected 2>/dev/null)
+  [[ "$c" == true ]]
 }
 
 wait_backends_learned() {
