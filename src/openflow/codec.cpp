@@ -54,8 +54,10 @@ DResult decode_common(const Header& h, ByteReader& r) {
       e.data = r.rest();
       return Message{e};
     }
-    case t::kEchoRequest: return Message{EchoRequest{r.rest()}};
-    case t::kEchoReply: return Message{EchoReply{r.rest()}};
+    case t::kEchoRequest:
+      return Message{EchoRequest{r.rest()}};
+    case t::kEchoReply:
+      return Message{EchoReply{r.rest()}};
     case t::kFeaturesRequest:
       if (!r.empty()) return derr(Err::BadLen, "features request has a body");
       return Message{FeaturesRequest{}};
@@ -70,7 +72,8 @@ DResult decode_common(const Header& h, ByteReader& r) {
       if (h.type == t::kSetConfig) return Message{SetConfig{flags, miss}};
       return Message{GetConfigReply{flags, miss}};
     }
-    default: break;
+    default:
+      break;
   }
   return h.version == static_cast<uint8_t>(Version::V10) ? decode10(h, r) : decode13(h, r);
 }
@@ -192,12 +195,30 @@ Framer::Next Framer::next() {
 }
 
 const char* message_name(const Message& m) {
-  static constexpr std::array<const char*, 24> kNames = {
-      "hello",           "error",           "echo-request",       "echo-reply",        "features-request",
-      "features-reply",  "get-config-request", "get-config-reply", "set-config",       "packet-in",
-      "packet-out",      "flow-mod",        "flow-removed",       "port-status",       "barrier-request",
-      "barrier-reply",   "port-desc-request", "port-desc-reply",  "port-stats-request", "port-stats-reply",
-      "flow-stats-request", "flow-stats-reply", "role-request",   "role-reply"};
+  static constexpr std::array<const char*, 24> kNames = {"hello",
+                                                         "error",
+                                                         "echo-request",
+                                                         "echo-reply",
+                                                         "features-request",
+                                                         "features-reply",
+                                                         "get-config-request",
+                                                         "get-config-reply",
+                                                         "set-config",
+                                                         "packet-in",
+                                                         "packet-out",
+                                                         "flow-mod",
+                                                         "flow-removed",
+                                                         "port-status",
+                                                         "barrier-request",
+                                                         "barrier-reply",
+                                                         "port-desc-request",
+                                                         "port-desc-reply",
+                                                         "port-stats-request",
+                                                         "port-stats-reply",
+                                                         "flow-stats-request",
+                                                         "flow-stats-reply",
+                                                         "role-request",
+                                                         "role-reply"};
   static_assert(kNames.size() == std::variant_size_v<Message>);
   return kNames[m.index()];
 }

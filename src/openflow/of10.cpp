@@ -64,10 +64,14 @@ DStatus decode_match(ByteReader& r, Match& m) {
   if (!(wc & kWcDlVlan) || !(wc & kWcDlVlanPcp) || !(wc & kWcNwTos)) m.unmodelled = true;
   uint32_t src_bits = (wc >> kWcNwSrcShift) & 0x3f;
   uint32_t dst_bits = (wc >> kWcNwDstShift) & 0x3f;
-  if (src_bits == 0) m.ipv4_src = Ipv4Addr{nw_src};
-  else if (src_bits < 32) m.unmodelled = true;  // prefix match
-  if (dst_bits == 0) m.ipv4_dst = Ipv4Addr{nw_dst};
-  else if (dst_bits < 32) m.unmodelled = true;
+  if (src_bits == 0)
+    m.ipv4_src = Ipv4Addr{nw_src};
+  else if (src_bits < 32)
+    m.unmodelled = true;  // prefix match
+  if (dst_bits == 0)
+    m.ipv4_dst = Ipv4Addr{nw_dst};
+  else if (dst_bits < 32)
+    m.unmodelled = true;
 
   // A 1.0 switch ignores fields whose prerequisites are absent (and ARP
   // reuses nw_* for its own fields): keep only what means what Match says.
@@ -146,16 +150,30 @@ DStatus decode_actions(ByteReader r, ActionList& out, bool* unmodelled) {
         act = ActOutput{p, a.u16()};
         break;
       }
-      case kActSetDlSrc: act = ActSetEthSrc{read_mac(a)}; want = 16; break;
-      case kActSetDlDst: act = ActSetEthDst{read_mac(a)}; want = 16; break;
-      case kActSetNwSrc: act = ActSetIpv4Src{Ipv4Addr{a.u32()}}; break;
-      case kActSetNwDst: act = ActSetIpv4Dst{Ipv4Addr{a.u32()}}; break;
-      case kActSetTpSrc: act = ActSetTpSrc{a.u16()}; break;
-      case kActSetTpDst: act = ActSetTpDst{a.u16()}; break;
+      case kActSetDlSrc:
+        act = ActSetEthSrc{read_mac(a)};
+        want = 16;
+        break;
+      case kActSetDlDst:
+        act = ActSetEthDst{read_mac(a)};
+        want = 16;
+        break;
+      case kActSetNwSrc:
+        act = ActSetIpv4Src{Ipv4Addr{a.u32()}};
+        break;
+      case kActSetNwDst:
+        act = ActSetIpv4Dst{Ipv4Addr{a.u32()}};
+        break;
+      case kActSetTpSrc:
+        act = ActSetTpSrc{a.u16()};
+        break;
+      case kActSetTpDst:
+        act = ActSetTpDst{a.u16()};
+        break;
       default:
         if (!unmodelled) {
-          return derr(Err::BadActionType, type <= kActMaxKnown || type == 0xffff ? "action not modelled"
-                                                                                   : "unknown action type");
+          return derr(Err::BadActionType,
+                      type <= kActMaxKnown || type == 0xffff ? "action not modelled" : "unknown action type");
         }
         *unmodelled = true;
         continue;
@@ -560,19 +578,28 @@ struct Encoder {
 
 DResult decode10(const Header& h, ByteReader& r) {
   switch (h.type) {
-    case t::kFeaturesReply: return decode_features_reply(r);
-    case t::kPacketIn: return decode_packet_in(r);
-    case t::kFlowRemoved: return decode_flow_removed(r);
-    case t::kPortStatus: return decode_port_status(r);
-    case t::kPacketOut: return decode_packet_out(r);
-    case t::kFlowMod: return decode_flow_mod(r);
-    case kStatsRequest: return decode_stats_request(r);
-    case kStatsReply: return decode_stats_reply(r);
+    case t::kFeaturesReply:
+      return decode_features_reply(r);
+    case t::kPacketIn:
+      return decode_packet_in(r);
+    case t::kFlowRemoved:
+      return decode_flow_removed(r);
+    case t::kPortStatus:
+      return decode_port_status(r);
+    case t::kPacketOut:
+      return decode_packet_out(r);
+    case t::kFlowMod:
+      return decode_flow_mod(r);
+    case kStatsRequest:
+      return decode_stats_request(r);
+    case kStatsReply:
+      return decode_stats_reply(r);
     case kBarrierRequest:
     case kBarrierReply:
       if (!r.empty()) return derr(Err::BadLen, "barrier has a body");
       return h.type == kBarrierRequest ? Message{BarrierRequest{}} : Message{BarrierReply{}};
-    default: return derr(Err::BadType, "unsupported OpenFlow 1.0 message type");
+    default:
+      return derr(Err::BadType, "unsupported OpenFlow 1.0 message type");
   }
 }
 

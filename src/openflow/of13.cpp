@@ -40,16 +40,21 @@ constexpr uint8_t oxm_len(uint8_t field) {
   switch (field) {
     case kOxmInPort:
     case kOxmIpv4Src:
-    case kOxmIpv4Dst: return 4;
+    case kOxmIpv4Dst:
+      return 4;
     case kOxmEthDst:
-    case kOxmEthSrc: return 6;
+    case kOxmEthSrc:
+      return 6;
     case kOxmEthType:
     case kOxmTcpSrc:
     case kOxmTcpDst:
     case kOxmUdpSrc:
-    case kOxmUdpDst: return 2;
-    case kOxmIpProto: return 1;
-    default: return 0;
+    case kOxmUdpDst:
+      return 2;
+    case kOxmIpProto:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -85,13 +90,20 @@ DStatus decode_oxm(uint32_t hdr, ByteReader& p, Match& m, bool& tcp, bool& udp) 
     return {};
   };
   switch (field) {
-    case kOxmInPort: return set(m.in_port, p.u32());
-    case kOxmEthDst: return set(m.eth_dst, read_mac(p));
-    case kOxmEthSrc: return set(m.eth_src, read_mac(p));
-    case kOxmEthType: return set(m.eth_type, p.u16());
-    case kOxmIpProto: return set(m.ip_proto, p.u8());
-    case kOxmIpv4Src: return set(m.ipv4_src, Ipv4Addr{p.u32()});
-    case kOxmIpv4Dst: return set(m.ipv4_dst, Ipv4Addr{p.u32()});
+    case kOxmInPort:
+      return set(m.in_port, p.u32());
+    case kOxmEthDst:
+      return set(m.eth_dst, read_mac(p));
+    case kOxmEthSrc:
+      return set(m.eth_src, read_mac(p));
+    case kOxmEthType:
+      return set(m.eth_type, p.u16());
+    case kOxmIpProto:
+      return set(m.ip_proto, p.u8());
+    case kOxmIpv4Src:
+      return set(m.ipv4_src, Ipv4Addr{p.u32()});
+    case kOxmIpv4Dst:
+      return set(m.ipv4_dst, Ipv4Addr{p.u32()});
     case kOxmTcpSrc:
     case kOxmTcpDst:
     case kOxmUdpSrc:
@@ -100,7 +112,8 @@ DStatus decode_oxm(uint32_t hdr, ByteReader& p, Match& m, bool& tcp, bool& udp) 
       bool src = field == kOxmTcpSrc || field == kOxmUdpSrc;
       return set(src ? m.tp_src : m.tp_dst, p.u16());
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 
@@ -186,15 +199,28 @@ DStatus decode_actions(ByteReader r, ActionList& out, bool* unmodelled) {
       }
       if (cls == kOxmClassBasic && !masked) {
         switch (field) {
-          case kOxmEthSrc: act = ActSetEthSrc{read_mac(p)}; break;
-          case kOxmEthDst: act = ActSetEthDst{read_mac(p)}; break;
-          case kOxmIpv4Src: act = ActSetIpv4Src{Ipv4Addr{p.u32()}}; break;
-          case kOxmIpv4Dst: act = ActSetIpv4Dst{Ipv4Addr{p.u32()}}; break;
+          case kOxmEthSrc:
+            act = ActSetEthSrc{read_mac(p)};
+            break;
+          case kOxmEthDst:
+            act = ActSetEthDst{read_mac(p)};
+            break;
+          case kOxmIpv4Src:
+            act = ActSetIpv4Src{Ipv4Addr{p.u32()}};
+            break;
+          case kOxmIpv4Dst:
+            act = ActSetIpv4Dst{Ipv4Addr{p.u32()}};
+            break;
           case kOxmTcpSrc:
-          case kOxmUdpSrc: act = ActSetTpSrc{p.u16()}; break;
+          case kOxmUdpSrc:
+            act = ActSetTpSrc{p.u16()};
+            break;
           case kOxmTcpDst:
-          case kOxmUdpDst: act = ActSetTpDst{p.u16()}; break;
-          default: break;
+          case kOxmUdpDst:
+            act = ActSetTpDst{p.u16()};
+            break;
+          default:
+            break;
         }
       }
       if (!act) {
@@ -204,8 +230,8 @@ DStatus decode_actions(ByteReader r, ActionList& out, bool* unmodelled) {
       }
     } else {
       if (!unmodelled) {
-        return derr(Err::BadActionType, type <= kActMaxKnown || type == 0xffff ? "action not modelled"
-                                                                                 : "unknown action type");
+        return derr(Err::BadActionType,
+                    type <= kActMaxKnown || type == 0xffff ? "action not modelled" : "unknown action type");
       }
       *unmodelled = true;
       continue;
@@ -273,8 +299,8 @@ DStatus decode_instructions(ByteReader r, ActionList& out, bool* unmodelled) {
       continue;
     }
     if (!unmodelled) {
-      return derr(Err::BadInstruction, type <= kInstMaxKnown || type == 0xffff ? "instruction not modelled"
-                                                                                 : "unknown instruction type");
+      return derr(Err::BadInstruction,
+                  type <= kInstMaxKnown || type == 0xffff ? "instruction not modelled" : "unknown instruction type");
     }
     *unmodelled = true;
   }
@@ -447,7 +473,8 @@ DResult decode_multipart_request(ByteReader& r) {
       if (!r.empty()) return derr(Err::BadLen, "flow stats request has trailing bytes");
       return Message{f};
     }
-    default: return derr(Err::BadMultipart, "multipart request of an unsupported kind");
+    default:
+      return derr(Err::BadMultipart, "multipart request of an unsupported kind");
   }
 }
 
@@ -516,7 +543,8 @@ DResult decode_multipart_reply(ByteReader& r) {
       }
       return Message{std::move(f)};
     }
-    default: return derr(Err::BadMultipart, "multipart reply of an unsupported kind");
+    default:
+      return derr(Err::BadMultipart, "multipart reply of an unsupported kind");
   }
 }
 
@@ -711,21 +739,31 @@ struct Encoder {
 
 DResult decode13(const Header& h, ByteReader& r) {
   switch (h.type) {
-    case t::kFeaturesReply: return decode_features_reply(r);
-    case t::kPacketIn: return decode_packet_in(r);
-    case t::kFlowRemoved: return decode_flow_removed(r);
-    case t::kPortStatus: return decode_port_status(r);
-    case t::kPacketOut: return decode_packet_out(r);
-    case t::kFlowMod: return decode_flow_mod(r);
-    case kMultipartRequest: return decode_multipart_request(r);
-    case kMultipartReply: return decode_multipart_reply(r);
+    case t::kFeaturesReply:
+      return decode_features_reply(r);
+    case t::kPacketIn:
+      return decode_packet_in(r);
+    case t::kFlowRemoved:
+      return decode_flow_removed(r);
+    case t::kPortStatus:
+      return decode_port_status(r);
+    case t::kPacketOut:
+      return decode_packet_out(r);
+    case t::kFlowMod:
+      return decode_flow_mod(r);
+    case kMultipartRequest:
+      return decode_multipart_request(r);
+    case kMultipartReply:
+      return decode_multipart_reply(r);
     case kBarrierRequest:
     case kBarrierReply:
       if (!r.empty()) return derr(Err::BadLen, "barrier has a body");
       return h.type == kBarrierRequest ? Message{BarrierRequest{}} : Message{BarrierReply{}};
     case kRoleRequest:
-    case kRoleReply: return decode_role(h, r);
-    default: return derr(Err::BadType, "unsupported OpenFlow 1.3 message type");
+    case kRoleReply:
+      return decode_role(h, r);
+    default:
+      return derr(Err::BadType, "unsupported OpenFlow 1.3 message type");
   }
 }
 

@@ -15,7 +15,9 @@ using DStatus = Result<void, DecodeError>;
 using DResult = Result<Message, DecodeError>;
 using EStatus = Result<void, Err>;
 
-inline Unexpected<DecodeError> derr(Err e, const char* detail) { return Unexpected<DecodeError>{DecodeError{e, detail}}; }
+inline Unexpected<DecodeError> derr(Err e, const char* detail) {
+  return Unexpected<DecodeError>{DecodeError{e, detail}};
+}
 
 // Message types numbered alike in 1.0 and 1.3.
 namespace t {

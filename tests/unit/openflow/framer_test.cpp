@@ -11,8 +11,8 @@ using testing::to_hex;
 // Three messages of different lengths back to back.
 std::vector<uint8_t> stream() {
   std::vector<uint8_t> s;
-  for (const Message& m : {Message{Hello{version_bit(Version::V13)}}, Message{testing::lb_forward_flow()},
-                           Message{BarrierRequest{}}}) {
+  for (const Message& m :
+       {Message{Hello{version_bit(Version::V13)}}, Message{testing::lb_forward_flow()}, Message{BarrierRequest{}}}) {
     auto b = encode_or_die(Version::V13, 1, m);
     s.insert(s.end(), b.begin(), b.end());
   }

@@ -48,8 +48,8 @@ TEST_P(Truncation, EveryPrefixFailsOrIsCanonical) {
       EXPECT_EQ(std::get<Hello>(d->msg).version_bitmap, 0u) << "prefix " << n;
       continue;
     }
-    EXPECT_EQ(to_hex(encode_or_die(s.version, 7, d->msg)), to_hex(b)) << "prefix " << n << " decoded as "
-                                                                       << message_name(d->msg);
+    EXPECT_EQ(to_hex(encode_or_die(s.version, 7, d->msg)), to_hex(b))
+        << "prefix " << n << " decoded as " << message_name(d->msg);
   }
   // The header length must match the frame exactly.
   auto longer = full;
@@ -142,16 +142,16 @@ std::vector<uint8_t> lb13_with(std::size_t at, std::initializer_list<uint8_t> by
 TEST(Malformed, Of13FlowMod) {
   // Layout: header 8, fixed 40 -> match at 48 (len 0x33, 56 padded) ->
   // instruction at 104 -> first action at 112 -> first OXM at 52.
-  EXPECT_EQ(decode_err(lb13_with(48, {0x00, 0x00})), Err::BadMatchType);       // OFPMT_STANDARD
-  EXPECT_EQ(decode_err(lb13_with(50, {0x00, 0x03})), Err::BadMatchLen);        // below header
-  EXPECT_EQ(decode_err(lb13_with(50, {0x01, 0x00})), Err::BadMatchLen);        // beyond message
-  EXPECT_EQ(decode_err(lb13_with(55, {0x00})), Err::BadMatchLen);              // zero-length OXM
-  EXPECT_EQ(decode_err(lb13_with(55, {0x05})), Err::BadMatchLen);              // in_port of 5 bytes
-  EXPECT_EQ(decode_err(lb13_with(55, {0x40})), Err::BadMatchLen);              // OXM beyond match
+  EXPECT_EQ(decode_err(lb13_with(48, {0x00, 0x00})), Err::BadMatchType);               // OFPMT_STANDARD
+  EXPECT_EQ(decode_err(lb13_with(50, {0x00, 0x03})), Err::BadMatchLen);                // below header
+  EXPECT_EQ(decode_err(lb13_with(50, {0x01, 0x00})), Err::BadMatchLen);                // beyond message
+  EXPECT_EQ(decode_err(lb13_with(55, {0x00})), Err::BadMatchLen);                      // zero-length OXM
+  EXPECT_EQ(decode_err(lb13_with(55, {0x05})), Err::BadMatchLen);                      // in_port of 5 bytes
+  EXPECT_EQ(decode_err(lb13_with(55, {0x40})), Err::BadMatchLen);                      // OXM beyond match
   EXPECT_EQ(decode_err(lb13_with(60, {0x80, 0x00, 0x00, 0x04})), Err::DupMatchField);  // in_port twice
-  EXPECT_EQ(decode_err(lb13_with(64, {0x86, 0xdd})), Err::BadMatchPrereq);     // ipv4 on eth_type IPv6
-  EXPECT_EQ(decode_err(lb13_with(70, {0x11})), Err::BadMatchPrereq);           // tcp ports, ip_proto UDP
-  EXPECT_EQ(decode_err(lb13_with(106, {0x00, 0x00})), Err::BadInstructionLen);  // zero-length instruction
+  EXPECT_EQ(decode_err(lb13_with(64, {0x86, 0xdd})), Err::BadMatchPrereq);             // ipv4 on eth_type IPv6
+  EXPECT_EQ(decode_err(lb13_with(70, {0x11})), Err::BadMatchPrereq);                   // tcp ports, ip_proto UDP
+  EXPECT_EQ(decode_err(lb13_with(106, {0x00, 0x00})), Err::BadInstructionLen);         // zero-length instruction
   EXPECT_EQ(decode_err(lb13_with(106, {0x00, 0x04})), Err::BadInstructionLen);
   EXPECT_EQ(decode_err(lb13_with(106, {0x10, 0x00})), Err::BadInstructionLen);  // beyond message
   EXPECT_EQ(decode_err(lb13_with(104, {0x00, 0x63})), Err::BadInstruction);     // unknown type
@@ -162,7 +162,7 @@ TEST(Malformed, Of13FlowMod) {
   EXPECT_EQ(decode_err(lb13_with(119, {0x00})), Err::BadActionLen);             // set-field OXM length 0
   EXPECT_EQ(decode_err(lb13_with(112, {0x00, 0x1a})), Err::BadActionType);      // PUSH_PBB: not modelled
   EXPECT_EQ(decode_err(lb13_with(112, {0x00, 0x63})), Err::BadActionType);
-  EXPECT_EQ(decode_err(lb13_with(118, {0x0e})), Err::BadActionArgument);        // set-field vlan_vid
+  EXPECT_EQ(decode_err(lb13_with(118, {0x0e})), Err::BadActionArgument);  // set-field vlan_vid
   EXPECT_EQ(decode_err(lb13_with(25, {0x05})), Err::FlowModBadCommand);
 }
 

@@ -71,7 +71,7 @@ TEST_P(OvsCapture, FeaturesReply) {
   auto f = decode_capture<FeaturesReply>(cap("features-reply"), v());
   EXPECT_NE(f.datapath_id, 0u);
   EXPECT_EQ(f.n_tables, 254);
-  EXPECT_EQ(f.n_buffers, 0u);  // OVS does not buffer packets
+  EXPECT_EQ(f.n_buffers, 0u);              // OVS does not buffer packets
   EXPECT_EQ(f.capabilities & 0x7u, 0x7u);  // flow, table, port stats
   if (v13()) {
     EXPECT_TRUE(f.ports.empty());
@@ -202,9 +202,9 @@ TEST_P(OvsCapture, RoleReply) {
 // Every captured frame also goes through a Framer as one TCP stream.
 TEST_P(OvsCapture, AllCapturesThroughOneFramer) {
   std::vector<uint8_t> stream;
-  for (const char* n : {"hello", "features-reply", "get-config-reply", "barrier-reply", "port-stats-reply",
-                        "flow-stats-reply", "echo-reply", "error", "port-status-add", "packet-in",
-                        "port-status-delete", "flow-removed"}) {
+  for (const char* n :
+       {"hello", "features-reply", "get-config-reply", "barrier-reply", "port-stats-reply", "flow-stats-reply",
+        "echo-reply", "error", "port-status-add", "packet-in", "port-status-delete", "flow-removed"}) {
     auto b = cap(n);
     stream.insert(stream.end(), b.begin(), b.end());
   }

@@ -115,8 +115,8 @@ TEST(Of10Match, WildcardsForUnsetFields) {
   auto b = encode_or_die(Version::V10, 0, f);
   // All bits but IN_PORT(0) and DL_TYPE(4); nw_src count 32, nw_dst count 0.
   uint32_t wc = uint32_t(b[8]) << 24 | uint32_t(b[9]) << 16 | uint32_t(b[10]) << 8 | b[11];
-  EXPECT_EQ(wc, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 5) | (1u << 6) | (1u << 7) | (32u << 8) | (1u << 20) |
-                    (1u << 21));
+  EXPECT_EQ(
+      wc, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 5) | (1u << 6) | (1u << 7) | (32u << 8) | (1u << 20) | (1u << 21));
   FlowMod none;
   b = encode_or_die(Version::V10, 0, none);
   wc = uint32_t(b[8]) << 24 | uint32_t(b[9]) << 16 | uint32_t(b[10]) << 8 | b[11];
@@ -150,8 +150,11 @@ TEST(Of10Match, DecodeFlagsWhatItCannotModel) {
 }
 
 TEST(Of10Ports, ReservedPortsMapTo32Bit) {
-  for (auto [p32, p16] : {std::pair<PortNo, uint16_t>{port::kController, 0xfffd}, {port::kAny, 0xffff},
-                          {port::kInPort, 0xfff8}, {port::kLocal, 0xfffe}, {7, 7}}) {
+  for (auto [p32, p16] : {std::pair<PortNo, uint16_t>{port::kController, 0xfffd},
+                          {port::kAny, 0xffff},
+                          {port::kInPort, 0xfff8},
+                          {port::kLocal, 0xfffe},
+                          {7, 7}}) {
     PacketOut p;
     p.in_port = p32;
     auto b = encode_or_die(Version::V10, 0, p);
@@ -185,16 +188,15 @@ TEST(Of13Match, OxmOrderAndPadding) {
   // ofp_match at offset 48: type OXM, length 4 + in_port(8) + eth_type(6) +
   // ip_proto(5) + ipv4_src(8) + ipv4_dst(8) + tcp_src(6) + tcp_dst(6) = 51,
   // padded to 56.
-  EXPECT_EQ(to_hex(std::span(b).subspan(48, 56)), to_hex(from_hex(
-            "00010033"
-            "80000004 00000001"
-            "80000a02 0800"
-            "80001401 06"
-            "80001604 0a000001"
-            "80001804 0a0000fe"
-            "80001a02 c350"
-            "80001c02 0050"
-            "0000000000")));
+  EXPECT_EQ(to_hex(std::span(b).subspan(48, 56)), to_hex(from_hex("00010033"
+                                                                  "80000004 00000001"
+                                                                  "80000a02 0800"
+                                                                  "80001401 06"
+                                                                  "80001604 0a000001"
+                                                                  "80001804 0a0000fe"
+                                                                  "80001a02 c350"
+                                                                  "80001c02 0050"
+                                                                  "0000000000")));
 }
 
 TEST(Of13Match, DecodeUnknownAndMaskedFieldsFlagUnmodelled) {
@@ -223,7 +225,10 @@ TEST(Of13Actions, TransportSetFieldFollowsIpProto) {
   auto b = encode_or_die(Version::V13, 0, udp);
   // match: 4 + 6 + 5 = 15 -> 16; instruction at 48+16 = 64: 0004 0018 00000000,
   // then set-field 0019 0010 80002002 0035.
-  EXPECT_EQ(to_hex(std::span(b).subspan(64, 24)), "0004001800000000" "0019001080002002" "0035000000000000");
+  EXPECT_EQ(to_hex(std::span(b).subspan(64, 24)),
+            "0004001800000000"
+            "0019001080002002"
+            "0035000000000000");
   FlowMod tcp = udp;
   tcp.match.ip_proto = 6;
   b = encode_or_die(Version::V13, 0, tcp);
@@ -236,7 +241,8 @@ TEST(Of13PacketIn, InPortComesFromTheMatch) {
   auto b = encode_or_die(Version::V13, 5, it->msg);
   // buffer_id, total_len, reason, table_id, cookie; match with in_port=2.
   EXPECT_EQ(to_hex(std::span(b).subspan(8, 32)),
-            "ffffffff00360000ffffffffffffffff" "0001000c800000040000000200000000");
+            "ffffffff00360000ffffffffffffffff"
+            "0001000c800000040000000200000000");
   EXPECT_EQ(b[40], 0);  // two pad bytes before the frame
   EXPECT_EQ(b[41], 0);
   auto d = decode(b);

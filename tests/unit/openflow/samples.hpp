@@ -29,7 +29,10 @@ inline std::vector<uint8_t> from_hex(std::string_view s) {
   std::vector<uint8_t> out;
   int hi = -1;
   for (char c : s) {
-    int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    int v = (c >= '0' && c <= '9')   ? c - '0'
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                     : -1;
     if (v < 0) continue;
     if (hi < 0) {
       hi = v;
