@@ -130,15 +130,12 @@ Result<Decoded, DecodeError> decode(std::span<const uint8_t> frame) {
   auto h = peek_header(frame);
   if (!h) return derr(Err::BadLen, "shorter than an OpenFlow header");
   if (h->length < kHeaderLen || h->length != frame.size()) return derr(Err::BadLen, "header length != frame length");
+  const bool known_version =
+      h->version == static_cast<uint8_t>(Version::V10) || h->version == static_cast<uint8_t>(Version::V13);
+  // A hello of any version is decoded: negotiation needs it.
+  if (h->type != t::kHello && !known_version) return derr(Err::BadVersion, "unsupported OpenFlow version");
   ByteReader body(frame.subspan(kHeaderLen));
-  DResult r = derr(Err::BadType, "");
-  if (h->type == t::kHello) {
-    r = decode_hello(body);  // any version: negotiation needs it
-  } else if (h->version != static_cast<uint8_t>(Version::V10) && h->version != static_cast<uint8_t>(Version::V13)) {
-    return derr(Err::BadVersion, "unsupported OpenFlow version");
-  } else {
-    r = decode_common(*h, body);
-  }
+  DResult r = h->type == t::kHello ? decode_hello(body) : decode_common(*h, body);
   if (!r) return fail(r.error());
   return Decoded{*h, std::move(r).value()};
 }

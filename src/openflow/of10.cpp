@@ -454,7 +454,7 @@ struct Encoder {
     return {};
   }
   EStatus operator()(const PacketOut& p) {
-    std::size_t start = begin_msg(w, kV, t::kPacketOut, xid);
+    begin_msg(w, kV, t::kPacketOut, xid);
     w.u32(p.buffer_id);
     if (auto s = encode_port(w, p.in_port); !s) return s;
     std::size_t len_at = w.size();
@@ -464,7 +464,6 @@ struct Encoder {
     if (actions_len > 0xffff) return fail(Err::BadLen);
     w.patch_u16(len_at, static_cast<uint16_t>(actions_len));
     w.bytes(p.data);
-    (void)start;
     return {};
   }
   EStatus operator()(const FlowMod& f) {

@@ -372,7 +372,7 @@ DResult decode_packet_in(ByteReader& r) {
   if (!r.ok()) return derr(Err::BadLen, "packet-in too short");
   Match m;
   if (auto s = decode_match(r, m, false); !s) return fail(s.error());
-  p.in_port = m.in_port.value_or(0);
+  p.in_port = m.in_port.value_or(0);  // the spec requires in_port; 0 (no such port) if absent
   r.skip(2);
   if (!r.ok()) return derr(Err::BadLen, "packet-in too short");
   p.data = r.rest();
