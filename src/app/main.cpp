@@ -58,8 +58,10 @@ int run(const fulcrum::config::AppConfig& cfg) {
     for (const auto& b : vip.backends) backends += (backends.empty() ? "" : ",") + b.ip.str();
     spdlog::info("vip {} ip={} port={} protocol={} policy={} backends={}", vip.name, vip.ip.str(),
                  vip.port ? std::to_string(*vip.port) : "any",
-                 vip.ip_proto == 6 ? "tcp" : vip.ip_proto == 17 ? "udp" : "tcp+udp", lb::policy_name(vip.policy),
-                 backends);
+                 vip.ip_proto == 6    ? "tcp"
+                 : vip.ip_proto == 17 ? "udp"
+                                      : "tcp+udp",
+                 lb::policy_name(vip.policy), backends);
   }
   spdlog::info("fake MAC {}, idle timeout {} s, learning switch {}, random seed {}", cfg.balancer.fake_mac.str(),
                cfg.balancer.idle_timeout_s, cfg.balancer.learning_switch ? "on" : "off", seed);

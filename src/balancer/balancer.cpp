@@ -199,8 +199,8 @@ void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::P
   }
   if (spoofed) {
     ++counters_.arp_spoof_drops;
-    spdlog::warn("ignoring ARP claiming backend {} from mac={} port={} dpid={}", a.spa.str(), a.sha.str(),
-                 pin.in_port, dpid_str(sw.dpid));
+    spdlog::warn("ignoring ARP claiming backend {} from mac={} port={} dpid={}", a.spa.str(), a.sha.str(), pin.in_port,
+                 dpid_str(sw.dpid));
     return;
   }
   if (is_backend) {
@@ -208,8 +208,8 @@ void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::P
     bool for_vip = std::any_of(sw.vips.begin(), sw.vips.end(), [&](const VipState& v) { return v.spec->ip == a.tpa; });
     if (a.op == pkt::kArpRequest && backend_vip != nullptr && (for_vip || sw.clients.contains(a.tpa))) {
       auto buf = out.alloc(pkt::kArpFrameLen);
-      std::size_t n = pkt::build_arp(buf, {backend_vip->fake_mac, a.sha}, pkt::kArpReply, backend_vip->fake_mac,
-                                     a.tpa, a.sha, a.spa);
+      std::size_t n = pkt::build_arp(buf, {backend_vip->fake_mac, a.sha}, pkt::kArpReply, backend_vip->fake_mac, a.tpa,
+                                     a.sha, a.spa);
       send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
       ++counters_.arp_replies;
       return;
@@ -399,8 +399,8 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   sw.by_cookie[c.cookie] = {vip_index, key};
   vip.connections.emplace(key, c);
   spdlog::debug("connection assigned vip={} client={}:{} proto={} backend={} dpid={}", key.vip.str(),
-                key.client_ip.str(), key.client_port, key.proto == pkt::kIpProtoTcp ? "tcp" : "udp",
-                b.spec.ip.str(), dpid_str(sw.dpid));
+                key.client_ip.str(), key.client_port, key.proto == pkt::kIpProtoTcp ? "tcp" : "udp", b.spec.ip.str(),
+                dpid_str(sw.dpid));
 }
 
 of::FlowMod Balancer::forward_flow(const VipState& vip, const ConnKey& key, const Connection& c) const {
@@ -503,8 +503,8 @@ void Balancer::unlearn_port(SwitchState& sw, of::PortNo port, TimePoint now, Out
       b.learned = false;
       b.next_probe = now;
       b.backoff = config_.discovery_retry_min;
-      spdlog::warn("backend lost vip={} backend={} port={} dpid={} (port down)", vip.spec->ip.str(),
-                   b.spec.ip.str(), port, dpid_str(sw.dpid));
+      spdlog::warn("backend lost vip={} backend={} port={} dpid={} (port down)", vip.spec->ip.str(), b.spec.ip.str(),
+                   port, dpid_str(sw.dpid));
     }
   }
   std::erase_if(sw.clients, [&](const auto& kv) { return kv.second.port == port; });

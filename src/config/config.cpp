@@ -75,9 +75,12 @@ lb::VipSpec parse_vip(const YAML::Node& n, const std::string& where) {
   v.ip = parse_ip(scalar<std::string>(n["ip"], where + ".ip"), where + ".ip");
   v.name = n["name"] ? scalar<std::string>(n["name"], where + ".name") : v.ip.str();
   if (n["port"]) v.port = ranged<uint16_t>(n["port"], where + ".port", 1, 65535);
-  if (n["protocol"]) v.ip_proto = parse_protocol(scalar<std::string>(n["protocol"], where + ".protocol"), where + ".protocol");
-  if (n["policy"]) v.policy = parse_policy_field(scalar<std::string>(n["policy"], where + ".policy"), where + ".policy");
-  if (n["fake_mac"]) v.fake_mac = parse_mac(scalar<std::string>(n["fake_mac"], where + ".fake_mac"), where + ".fake_mac");
+  if (n["protocol"])
+    v.ip_proto = parse_protocol(scalar<std::string>(n["protocol"], where + ".protocol"), where + ".protocol");
+  if (n["policy"])
+    v.policy = parse_policy_field(scalar<std::string>(n["policy"], where + ".policy"), where + ".policy");
+  if (n["fake_mac"])
+    v.fake_mac = parse_mac(scalar<std::string>(n["fake_mac"], where + ".fake_mac"), where + ".fake_mac");
   const YAML::Node& bs = n["backends"];
   if (!bs || !bs.IsSequence() || bs.size() == 0) bad(where + ".backends", "must be a non-empty list");
   for (std::size_t i = 0; i < bs.size(); ++i) {
@@ -151,9 +154,11 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
   AppConfig c;
   if (root.IsNull()) return c;
   if (!root.IsMap()) bad(source, "top level must be a mapping");
-  check_keys(root, "", {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout",
-                        "fake_mac", "idle_timeout", "hard_timeout", "learning_switch", "vips"});
-  if (root["listen"]) std::tie(c.listen_host, c.listen_port) = parse_host_port(scalar<std::string>(root["listen"], "listen"), "listen");
+  check_keys(root, "",
+             {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout", "fake_mac",
+              "idle_timeout", "hard_timeout", "learning_switch", "vips"});
+  if (root["listen"])
+    std::tie(c.listen_host, c.listen_port) = parse_host_port(scalar<std::string>(root["listen"], "listen"), "listen");
   if (root["of_versions"]) {
     if (!root["of_versions"].IsSequence()) bad("of_versions", "expected a list such as [1.0, 1.3]");
     std::vector<std::string> items;

@@ -27,7 +27,7 @@ struct ControllerConfig {
   std::chrono::milliseconds handshake_timeout{10000};
   std::chrono::milliseconds tick_interval{100};
   std::size_t max_pending_write = 16 * 1024 * 1024;  // a switch that stops reading is dropped
-  uint32_t max_consecutive_errors = 64;             // a switch sending only garbage is dropped
+  uint32_t max_consecutive_errors = 64;              // a switch sending only garbage is dropped
 };
 
 struct ControllerCounters {
