@@ -21,7 +21,7 @@ done
 sleep 0.5
 
 scenarios=(garbage short_length zero_length zero_length_after_hello announce_then_close
-  unknown_type version_mismatch bad_hello_version oxm_zero_length oxm_overrun
+  unknown_type version_mismatch bad_hello_version hello_v11_nobitmap oxm_zero_length oxm_overrun
   match_length_overrun flow_removed_truncated packet_in_truncated echo_flood)
 for s in "${scenarios[@]}"; do
   out=$(timeout 30 $BAD "$s" 2>&1)

@@ -179,6 +179,12 @@ class Switch:
                 arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 2, fake, vip, sha, spa)
                 self.packet_out(0xFFFFFFFD, [("out", in_port)], sha + fake + b"\x08\x06" + arp)
                 return
+            if op == 1 and socket.inet_ntoa(spa) in self.backends and socket.inet_ntoa(tpa) in self.client_mac:
+                # a backend asking for a client: answer with the fake MAC (the client never sees it)
+                fake = mac_b(self.a.fake_mac)
+                arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 2, fake, tpa, sha, spa)
+                self.packet_out(0xFFFFFFFD, [("out", in_port)], sha + fake + b"\x08\x06" + arp)
+                return
             if op == 2 and tpa == vip:
                 ip = socket.inet_ntoa(spa)
                 if ip in self.a.backends and ip not in self.backends:
@@ -224,9 +230,10 @@ class Switch:
                 sport, dport = struct.unpack("!HH", l4[:4])
                 key = (proto, socket.inet_ntoa(dip), dport)
                 if self.conns.get(key) == sips and sport == self.a.vip_port:
-                    out = self.macs.get(dst)
+                    cmac = self.client_mac.get(key[1])
+                    out = self.macs.get(cmac)
                     if out is not None:
-                        self.packet_out(in_port, [("eth_src", self.a.fake_mac), ("ip_src", self.a.vip), ("out", out)], data)
+                        self.packet_out(in_port, [("eth_src", self.a.fake_mac), ("eth_dst", mac_s(cmac)), ("ip_src", self.a.vip), ("out", out)], data)
                     return
         out = self.macs.get(dst)
         self.packet_out(in_port, [("out", out if out is not None else 0xFFFFFFFB)], data)
