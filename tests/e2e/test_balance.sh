@@ -16,7 +16,7 @@ tb_ok "switch up (OpenFlow $TB_OF_DOTTED) and three backends learned"
 t0=$SECONDS
 tb_run_requests 30
 tb_log "round-robin: 30 requests in $((SECONDS - t0)) s: $(tb_counts_str)"
-tb_assert_eq "round-robin: 30/30 requests through the VIP succeed" 30 "$REQ_OK" || tb_fail "failed requests" "$(tb_failed_requests)"
+tb_assert_eq "round-robin: 30/30 requests through the VIP succeed" 30 "$REQ_OK" || tb_note "failed requests (client, curl exit, body):" "$(tb_failed_requests)"
 tb_assert_eq "round-robin: each backend answers exactly 10" "b1=10 b2=10 b3=10" "$(tb_counts_str)"
 # Debug log: one "connection assigned" per connection (the contract's log line).
 assigned=$(tail -n "+$((TB_LOG_MARK + 1))" "$TB_RUN/fulcrum.log" |
@@ -31,7 +31,7 @@ tb_fulcrum_up --policy random --seed 4242 --log-level info
 t0=$SECONDS
 tb_run_requests 300
 tb_log "random: 300 requests in $((SECONDS - t0)) s: $(tb_counts_str)"
-tb_assert_eq "random: 300/300 requests through the VIP succeed" 300 "$REQ_OK" || tb_fail "failed requests" "$(tb_failed_requests)"
+tb_assert_eq "random: 300/300 requests through the VIP succeed" 300 "$REQ_OK" || tb_note "failed requests (client, curl exit, body):" "$(tb_failed_requests)"
 chi2=$(awk -v a="${REQ_COUNT[b1]:-0}" -v b="${REQ_COUNT[b2]:-0}" -v c="${REQ_COUNT[b3]:-0}" \
   'BEGIN { e = (a + b + c) / 3; if (e == 0) { print 9999; exit } printf "%.3f", ((a-e)^2 + (b-e)^2 + (c-e)^2) / e }')
 if awk -v x="$chi2" 'BEGIN { exit !(x <= 13.82) }'; then

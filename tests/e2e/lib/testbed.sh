@@ -96,6 +96,8 @@ tb_fail() {
   local d
   for d in "$@"; do printf '%s\n' "$d" | sed 's/^/#   /'; done
 }
+# tb_note LINE...: diagnostic comment lines (no verdict).
+tb_note() { local d; for d in "$@"; do printf '%s\n' "$d" | sed 's/^/#   /'; done; }
 # tb_check DESC CMD...: passes if CMD exits 0 (its output is shown on failure).
 tb_check() {
   local desc=$1 out rc
