@@ -1,0 +1,303 @@
+// Drives the controller's switch sessions over real loopback TCP with a
+// scripted switch built on the codec: handshake in both versions, echo,
+// errors for malformed input, keepalive timeout, and a reconnecting datapath
+// replacing its old session.
+#include "controller/controller.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+#include <chrono>
+#include <thread>
+
+#include "balancer/balancer.hpp"
+#include "openflow/codec.hpp"
+#include "packet/packet.hpp"
+
+namespace fulcrum::ctl {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A blocking switch over a TCP socket with its own io_context.
+class ScriptedSwitch {
+ public:
+  ScriptedSwitch(uint16_t port, of::Version v) : sock_(io_), version_(v) {
+    sock_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+
+  void send(const of::Message& m, uint32_t xid = 0) {
+    std::vector<uint8_t> buf;
+    auto r = of::encode(version_, xid, m, buf);
+    ASSERT_TRUE(r.ok());
+    asio::write(sock_, asio::buffer(buf));
+  }
+  void send_raw(std::span<const uint8_t> bytes) { asio::write(sock_, asio::buffer(bytes.data(), bytes.size())); }
+
+  // Next decoded message, or nullopt on timeout/close.
+  std::optional<of::Decoded> recv(std::chrono::milliseconds timeout = 2000ms) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      auto n = framer_.next();
+      if (n.status == of::Framer::Status::Frame) {
+        frame_.assign(n.frame.begin(), n.frame.end());
+        auto d = of::decode(frame_);
+        if (d) return std::move(d.value());
+        ADD_FAILURE() << "controller sent an undecodable message: " << d.error().detail;
+        return std::nullopt;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+      sock_.non_blocking(true);
+      std::array<uint8_t, 4096> buf{};
+      asio::error_code ec;
+      std::size_t got = sock_.read_some(asio::buffer(buf), ec);
+      if (ec == asio::error::would_block) {
+        std::this_thread::sleep_for(5ms);
+        continue;
+      }
+      if (ec) {
+        closed_ = true;
+        return std::nullopt;
+      }
+      framer_.feed(std::span<const uint8_t>(buf.data(), got));
+    }
+  }
+
+  template <typename T>
+  std::optional<std::pair<of::Header, T>> expect(std::chrono::milliseconds timeout = 2000ms) {
+    auto d = recv(timeout);
+    if (!d) return std::nullopt;
+    if (!std::holds_alternative<T>(d->msg)) {
+      ADD_FAILURE() << "expected another message, got " << of::message_name(d->msg);
+      return std::nullopt;
+    }
+    return std::make_pair(d->header, std::get<T>(d->msg));
+  }
+
+  // Runs the switch side of the handshake; returns false if it did not go as expected.
+  bool handshake(uint64_t dpid) {
+    auto hello = expect<of::Hello>();
+    if (!hello) return false;
+    send(of::Hello{of::version_bit(version_)});
+    auto freq = expect<of::FeaturesRequest>();
+    if (!freq) return false;
+    if (!expect<of::SetConfig>()) return false;
+    of::PortDesc p1;
+    p1.port_no = 1;
+    p1.name = "p1";
+    of::FeaturesReply fr;
+    fr.datapath_id = dpid;
+    fr.n_tables = 254;
+    if (version_ == of::Version::V10) fr.ports = {p1};
+    send(fr, freq->first.xid);
+    if (version_ == of::Version::V13) {
+      auto pd = expect<of::PortDescRequest>();
+      if (!pd) return false;
+      send(of::PortDescReply{{p1}, false}, pd->first.xid);
+    }
+    // Table-miss entry, then the discovery probe for the one backend.
+    auto miss = expect<of::FlowMod>();
+    if (!miss || miss->second.priority != 0 || miss->second.actions.size() != 1) return false;
+    return expect<of::PacketOut>().has_value();
+  }
+
+  [[nodiscard]] bool closed() const { return closed_; }
+  // True when the controller closes the connection within `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!closed_ && std::chrono::steady_clock::now() < deadline) recv(50ms);
+    return closed_;
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::socket sock_;
+  of::Version version_;
+  of::Framer framer_;
+  std::vector<uint8_t> frame_;
+  bool closed_ = false;
+};
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void start(ControllerConfig cc = {}) {
+    lb::BalancerConfig bc;
+    lb::VipSpec vip;
+    vip.ip = *Ipv4Addr::parse("10.0.0.100");
+    vip.backends = {lb::BackendSpec{*Ipv4Addr::parse("10.0.0.11"), 1}};
+    bc.vips = {vip};
+    bc.discovery_retry_min = 10s;  // one probe per switch-up, so scripts stay predictable
+    balancer_ = std::make_unique<lb::Balancer>(bc, rng_);
+    cc.listen_host = "127.0.0.1";
+    cc.listen_port = 0;
+    controller_ = std::make_unique<Controller>(io_, cc, *balancer_);
+    controller_->start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    if (controller_) asio::post(io_, [this] { controller_->stop(); });
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  uint16_t port() const { return controller_->bound_port(); }
+  // Reads the controller's state on its own thread.
+  template <typename F>
+  auto on_loop(F f) {
+    std::promise<decltype(f())> p;
+    asio::post(io_, [&] { p.set_value(f()); });
+    return p.get_future().get();
+  }
+
+  lb::Xoshiro256 rng_{1};
+  asio::io_context io_;
+  std::unique_ptr<lb::Balancer> balancer_;
+  std::unique_ptr<Controller> controller_;
+  std::thread thread_;
+};
+
+TEST_F(ControllerTest, HandshakeOpenFlow13) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(0x42));
+  EXPECT_EQ(on_loop([&] { return controller_->switches_up(); }), 1u);
+  EXPECT_NE(on_loop([&] { return balancer_->find_switch(0x42) != nullptr; }), false);
+}
+
+TEST_F(ControllerTest, HandshakeOpenFlow10) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V10);
+  ASSERT_TRUE(sw.handshake(0x10));
+  EXPECT_TRUE(on_loop([&] { return balancer_->find_switch(0x10) != nullptr; }));
+}
+
+TEST_F(ControllerTest, HelloCarriesBothVersions) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  auto hello = sw.expect<of::Hello>();
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->first.version, 0x04);
+  EXPECT_EQ(hello->second.version_bitmap, of::version_bit(of::Version::V10) | of::version_bit(of::Version::V13));
+}
+
+TEST_F(ControllerTest, IncompatibleVersionGetsHelloFailedAndClose) {
+  ControllerConfig cc;
+  cc.version_bitmap = of::version_bit(of::Version::V13);
+  start(cc);
+  ScriptedSwitch sw(port(), of::Version::V10);
+  ASSERT_TRUE(sw.expect<of::Hello>());
+  sw.send(of::Hello{});  // a 1.0-only switch
+  auto err = sw.expect<of::ErrorMsg>();
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->second.type, 0);  // OFPET_HELLO_FAILED
+  EXPECT_TRUE(sw.wait_closed(2s));
+}
+
+TEST_F(ControllerTest, EchoRequestIsAnsweredWithSameXidAndData) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(1));
+  const std::array<uint8_t, 3> data{1, 2, 3};
+  sw.send(of::EchoRequest{data}, 777);
+  auto reply = sw.expect<of::EchoReply>();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->first.xid, 777u);
+  ASSERT_EQ(reply->second.data.size(), 3u);
+  EXPECT_EQ(reply->second.data[2], 3);
+}
+
+TEST_F(ControllerTest, UnknownTypeGetsErrorAndSessionSurvives) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(1));
+  const std::array<uint8_t, 8> bogus{0x04, 0xee, 0x00, 0x08, 0, 0, 0, 9};
+  sw.send_raw(bogus);
+  auto err = sw.expect<of::ErrorMsg>();
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->second.type, 1);  // OFPET_BAD_REQUEST
+  EXPECT_EQ(err->second.code, 1);  // OFPBRC_BAD_TYPE
+  sw.send(of::EchoRequest{}, 5);
+  EXPECT_TRUE(sw.expect<of::EchoReply>());
+}
+
+TEST_F(ControllerTest, BrokenFramingClosesOnlyThatSwitch) {
+  start();
+  ScriptedSwitch good(port(), of::Version::V13);
+  ASSERT_TRUE(good.handshake(1));
+  ScriptedSwitch bad(port(), of::Version::V13);
+  ASSERT_TRUE(bad.handshake(2));
+  const std::array<uint8_t, 8> short_len{0x04, 0x02, 0x00, 0x04, 0, 0, 0, 1};  // length 4 < header
+  bad.send_raw(short_len);
+  EXPECT_TRUE(bad.wait_closed(2s));
+  good.send(of::EchoRequest{}, 9);
+  EXPECT_TRUE(good.expect<of::EchoReply>());
+  EXPECT_TRUE(on_loop([&] { return balancer_->find_switch(1) != nullptr && balancer_->find_switch(2) == nullptr; }));
+}
+
+TEST_F(ControllerTest, GarbageFloodIsDropped) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(1));
+  // 100 well-framed messages of an unknown type: each earns an error, then the switch is dropped.
+  std::vector<uint8_t> flood;
+  for (int i = 0; i < 100; ++i) flood.insert(flood.end(), {0x04, 0xee, 0x00, 0x08, 0, 0, 0, 1});
+  sw.send_raw(flood);
+  EXPECT_TRUE(sw.wait_closed(3s));
+}
+
+TEST_F(ControllerTest, SilentSwitchIsProbedThenDropped) {
+  ControllerConfig cc;
+  cc.echo_interval = 200ms;
+  cc.echo_timeout = 600ms;
+  start(cc);
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(1));
+  auto echo = sw.expect<of::EchoRequest>(2s);
+  EXPECT_TRUE(echo.has_value());
+  EXPECT_TRUE(sw.wait_closed(3s));
+}
+
+TEST_F(ControllerTest, HandshakeTimeout) {
+  ControllerConfig cc;
+  cc.handshake_timeout = 300ms;
+  start(cc);
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.expect<of::Hello>());
+  EXPECT_TRUE(sw.wait_closed(3s));  // never answers the hello
+}
+
+TEST_F(ControllerTest, ReconnectingDatapathReplacesOldSession) {
+  start();
+  ScriptedSwitch first(port(), of::Version::V13);
+  ASSERT_TRUE(first.handshake(7));
+  ScriptedSwitch second(port(), of::Version::V13);
+  ASSERT_TRUE(second.handshake(7));
+  EXPECT_TRUE(first.wait_closed(2s));
+  EXPECT_EQ(on_loop([&] { return controller_->switches_up(); }), 1u);
+  second.send(of::EchoRequest{}, 3);
+  EXPECT_TRUE(second.expect<of::EchoReply>());
+}
+
+TEST_F(ControllerTest, ClientArpPacketInIsAnsweredThroughTheBalancer) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(1));
+  // Client ARP for the VIP: Fulcrum answers with a packet-out.
+  std::array<uint8_t, 64> frame{};
+  auto client_mac = *MacAddr::parse("00:00:00:00:00:01");
+  std::size_t n = pkt::build_arp(frame, {client_mac, MacAddr::broadcast()}, pkt::kArpRequest, client_mac,
+                                 *Ipv4Addr::parse("10.0.0.1"), MacAddr{}, *Ipv4Addr::parse("10.0.0.100"));
+  of::PacketIn pin;
+  pin.in_port = 1;
+  pin.total_len = static_cast<uint16_t>(n);
+  pin.data = std::span<const uint8_t>(frame.data(), n);
+  sw.send(pin);
+  auto po = sw.expect<of::PacketOut>();
+  ASSERT_TRUE(po);
+  auto parsed = pkt::parse(po->second.data);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->arp.op, pkt::kArpReply);
+  EXPECT_EQ(parsed->arp.sha.str(), "02:00:00:00:00:fe");
+}
+
+}  // namespace
+}  // namespace fulcrum::ctl
