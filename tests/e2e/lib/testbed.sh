@@ -169,6 +169,7 @@ tb_init() {
   trap 'tb__on_exit' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  tb__lock || exit 1
   # Watchdog: a single bash process that TERMs this script after TB_TIMEOUT s.
   bash -c 'trap "kill \$s 2>/dev/null; exit 0" TERM; sleep "$1" & s=$!; wait $s && { echo "# watchdog: $1 s elapsed, stopping test" >&2; kill -TERM "$2"; }' \
     _ "$TB_TIMEOUT" "$$" </dev/null >/dev/null 2>&1 &
@@ -176,12 +177,44 @@ tb_init() {
   tb_log "run dir $TB_RUN, prefix $TB_PREFIX, OpenFlow $TB_OF_DOTTED, fulcrum $FULCRUM_BIN"
 }
 
+# One testbed at a time on this machine: test runs share Open vSwitch and, by
+# default, the same names; ctest's RESOURCE_LOCK does not reach across two
+# ctest processes (or a ctest and a demo). The lock is held by a small helper
+# process (flock -o: none of our children inherit it) that lets go when this
+# script ends, even by SIGKILL.
+: "${TB_LOCK_FILE:=/run/lock/fulcrum-e2e.lock}"
+: "${TB_LOCK_WAIT:=120}"
+TB_LOCK_PID=""
+tb__lock() {
+  local i
+  mkdir -p "$(dirname "$TB_LOCK_FILE")"
+  flock -o -w "$TB_LOCK_WAIT" "$TB_LOCK_FILE" \
+    sh -c 'echo locked; exec tail --pid="$1" -f /dev/null' _ "$$" \
+    </dev/null >"$TB_RUN/lock.status" 2>&1 &
+  TB_LOCK_PID=$!
+  for ((i = 0; i < (TB_LOCK_WAIT + 5) * 10; i++)); do
+    grep -q locked "$TB_RUN/lock.status" 2>/dev/null && return 0
+    if ! tb__alive "$TB_LOCK_PID"; then break; fi
+    ((i == 10)) && tb_log "waiting up to $TB_LOCK_WAIT s for another testbed run to finish ($TB_LOCK_FILE)"
+    sleep 0.1
+  done
+  echo "testbed: could not take $TB_LOCK_FILE within $TB_LOCK_WAIT s: another run holds it" >&2
+  TB_LOCK_PID=""
+  return 1
+}
+
 tb__on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  if [[ -z "$TB_LOCK_PID" ]]; then
+    # Never got the lock: the names in use belong to another run; touch nothing.
+    echo "# run dir kept: $TB_RUN"
+    exit "$((rc == 0 ? 1 : rc))"
+  fi
   if ((rc != 0 || TB_FAIL > 0)); then tb_dump_diagnostics; fi
   tb_down
   if [[ -n "$TB_WATCHDOG_PID" ]]; then tb__kill "$TB_WATCHDOG_PID" 2; fi
+  if [[ -n "$TB_LOCK_PID" ]]; then tb__kill "$TB_LOCK_PID" 2; fi
   if ((rc == 0 && TB_FAIL == 0)) && [[ "${TB_KEEP_RUN:-0}" != 1 && -n "$TB_RUN" ]]; then
     rm -rf "$TB_RUN"
   elif [[ -n "$TB_RUN" ]]; then
