@@ -339,6 +339,24 @@ tb_start_web_servers() {
   done
 }
 
+# tb_start_echo_servers: lib/echo_server.py (TCP+UDP port 7, replies "bX DATA")
+# in every backend; waits until each answers locally.
+tb_start_echo_servers() {
+  local h pid i got
+  for h in "${TB_SERVERS[@]}"; do
+    tb_exec "$h" "$TB_PYTHON" "$TB_LIB_DIR/echo_server.py" "$h" </dev/null >"$TB_RUN/echo-$h.log" 2>&1 &
+    pid=$!
+    tb__track "echo-$h" "$pid"
+  done
+  for h in "${TB_SERVERS[@]}"; do
+    for ((i = 0; i < 50; i++)); do
+      grep -q listening "$TB_RUN/echo-$h.log" 2>/dev/null && break
+      sleep 0.1
+    done
+    grep -q listening "$TB_RUN/echo-$h.log" || { echo "echo server on $h did not start" >&2; cat "$TB_RUN/echo-$h.log" >&2; return 1; }
+  done
+}
+
 tb_down() {
   local f pid h ns
   fulcrum_stop TERM >/dev/null 2>&1
