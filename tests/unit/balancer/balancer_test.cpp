@@ -13,6 +13,7 @@
 #include "packet/packet.hpp"
 #include "unit/balancer/fake_switch.hpp"
 #include "unit/balancer/frames.hpp"
+#include "unit/balancer/scripted_rng.hpp"
 
 namespace fulcrum::lb::testing {
 namespace {
@@ -746,6 +747,87 @@ TEST_F(BalancerTest, TwoSwitchesKeepIndependentState) {
   EXPECT_TRUE(vip_state(kDpid).backends[0].learned);
   EXPECT_EQ(vip_state(kDpid).connections.size(), 2u);
   EXPECT_TRUE(bench().unrouted.empty());
+}
+
+}  // namespace
+}  // namespace fulcrum::lb::testing
+
+namespace fulcrum::lb::testing {
+namespace {
+
+// Random policy through the balancer with a scripted Rng: the first draw is
+// the cookie epoch, then one draw per new connection.
+TEST(BalancerRandomPolicy, ScriptedRngPinsEveryChoice) {
+  BalancerConfig cfg = make_config();
+  cfg.vips[0].policy = PolicyKind::Random;
+  ScriptedRng rng({0xabcdef});
+  for (uint64_t i : {2, 2, 0, 1}) rng.push_choice(i, 3);
+  Bench bench(cfg, &rng);
+  EXPECT_EQ(bench.balancer().cookie_epoch(), 0xabcdefu);
+  FakeSwitch& sw = bench.add_switch(kDpid, kPorts);
+  for (std::size_t i = 0; i < 3; ++i) {
+    sw.inject(backend_port(i), arp_reply(kBackendMac[i], kBackendIp[i], kFake, kVip));
+  }
+  const Client& c = kClients[0];
+  std::vector<of::PortNo> ports;
+  for (uint16_t sport = 1; sport <= 4; ++sport) {
+    auto outs = sw.inject(c.port, tcp_frame(c.mac, kFake, c.ip, kVip, sport, 80)).outputs();
+    ASSERT_EQ(outs.size(), 1u);
+    ports.push_back(outs[0].port);
+  }
+  EXPECT_EQ(ports, (std::vector<of::PortNo>{3, 3, 1, 2}));
+  EXPECT_EQ(rng.remaining(), 0u);
+}
+
+// Once a client port is known, probes leave by every other usable port, at
+// most 11 outputs per packet-out.
+TEST(BalancerDiscovery, ProbesAfterClientsAreKnownSkipClientPortsAcrossManyPacketOuts) {
+  Bench bench(make_config());
+  FakeSwitch& sw = bench.add_switch(kDpid, 30);
+  const Client& c = kClients[0];
+  sw.inject(c.port, arp_request(c.mac, c.ip, kVip));
+  sw.set_link(9, false);
+  sw.forget_log();
+  bench.advance(milliseconds(500));  // the second probe of each backend
+  for (Ipv4Addr b : kBackendIp) {
+    auto probes = probes_for(sw, b);
+    ASSERT_EQ(probes.size(), 3u);  // 28 ports: 11 + 11 + 6
+    std::multiset<of::PortNo> ports;
+    for (const SentPacket* sp : probes) {
+      EXPECT_LE(sp->actions.size(), 11u);
+      for (const Output& o : sp->outputs) ports.insert(o.port);
+    }
+    std::multiset<of::PortNo> want;
+    for (of::PortNo p = 1; p <= 30; ++p) {
+      if (p != c.port && p != 9) want.insert(p);
+    }
+    EXPECT_EQ(ports, want);
+  }
+}
+
+// BUG (src/balancer/balancer.cpp:315-320 and 371-376): a backend's own
+// connection to the VIP ("agents on backends report to a VIP", line 207) may
+// be assigned to that same backend. The forward entry then outputs to the
+// port the packet came in on, which an OpenFlow switch drops (only
+// OFPP_IN_PORT may send a frame back out of its ingress port), and the
+// first packet's packet-out does the same; even delivered, it would reach
+// the backend with its own address as source. The connection is blackholed
+// whenever the policy picks the source backend (1 in n). Expected: the
+// source backend is not available to its own connection (as long as another
+// backend is).
+TEST_F(BalancerTest, BUG_BackendConnectingToVipIsBalancedToItselfAndBlackholed) {
+  ready();
+  for (uint16_t sport = 30000; sport < 30003; ++sport) {
+    Injection r = sw().inject(backend_port(0), tcp_frame(kBackendMac[0], kFake, kBackendIp[0], kVip, sport, 80));
+    ASSERT_TRUE(r.packet_in);
+    auto outs = r.outputs();
+    EXPECT_EQ(outs.size(), 1u) << "connection from backend 0, source port " << sport << " went nowhere";
+    for (const FlowEntry& e : sw().table().entries()) {
+      if (e.match.in_port == std::optional<of::PortNo>{backend_port(0)} && e.match.tp_src == sport) {
+        EXPECT_FALSE(e.outputs_to(backend_port(0))) << "forward entry hairpins to its ingress port";
+      }
+    }
+  }
 }
 
 }  // namespace

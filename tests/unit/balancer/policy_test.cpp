@@ -13,9 +13,15 @@
 namespace fulcrum::lb::testing {
 namespace {
 
+BackendView view(bool available) {
+  BackendView v;
+  v.available = available;
+  return v;
+}
+
 std::vector<BackendView> pool_of(std::initializer_list<bool> available) {
   std::vector<BackendView> pool;
-  for (bool a : available) pool.push_back(BackendView{1, 0, a});
+  for (bool a : available) pool.push_back(view(a));
   return pool;
 }
 
@@ -79,10 +85,10 @@ TEST(RoundRobin, SkipsUnavailableBackends) {
 TEST(RoundRobin, ExactlyEvenOverKTimesNPicks) {
   for (uint32_t n : {1u, 2u, 3u, 5u, 7u}) {
     RoundRobinPolicy rr;
-    std::vector<BackendView> pool(n, BackendView{1, 0, true});
+    std::vector<BackendView> pool(n, view(true));
     // Unavailable backends in between change nothing.
-    pool.insert(pool.begin() + 1, BackendView{1, 0, false});
-    pool.push_back(BackendView{1, 0, false});
+    pool.insert(pool.begin() + 1, view(false));
+    pool.push_back(view(false));
     constexpr int kRounds = 1000;
     // Start mid-cycle: any k*n consecutive picks are even, not only aligned ones.
     (void)rr.pick(pool, kKey);
@@ -148,7 +154,7 @@ TEST(Random, DistributionOver300kPicksIsUniform) {
   for (uint32_t n : {3u, 5u}) {
     Xoshiro256 rng(0x5eed0000 + n);
     RandomPolicy p(rng);
-    std::vector<BackendView> pool(n, BackendView{1, 0, true});
+    std::vector<BackendView> pool(n, view(true));
     std::vector<uint64_t> count(n);
     for (int i = 0; i < kPicks; ++i) ++count[p.pick(pool, kKey).value()];
     for (uint32_t i = 0; i < n; ++i) {
