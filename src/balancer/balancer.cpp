@@ -48,7 +48,7 @@ void Balancer::switch_up(Dpid dpid, std::span<const of::PortDesc> ports, TimePoi
     VipState v;
     v.spec = &spec;
     v.fake_mac = spec.fake_mac.value_or(config_.fake_mac);
-    v.policy = make_policy(spec.policy, rng_);
+    v.policy = make_policy(spec.policy, spec.scoring, rng_);
     for (const BackendSpec& b : spec.backends) {
       BackendState bs;
       bs.spec = b;
@@ -371,7 +371,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   vip.views.resize(vip.backends.size());
   for (std::size_t i = 0; i < vip.backends.size(); ++i) {
     const BackendState& b = vip.backends[i];
-    vip.views[i] = BackendView{b.spec.weight, b.active, b.learned};
+    vip.views[i] = BackendView{b.spec.weight, b.active, b.learned, b.spec.ip};
   }
   auto chosen = vip.policy->pick(vip.views, key);
   if (!chosen) {

@@ -10,6 +10,18 @@ const char* policy_name(PolicyKind k) {
       return "round-robin";
     case PolicyKind::Random:
       return "random";
+    case PolicyKind::LeastConnections:
+      return "least-connections";
+    case PolicyKind::WeightedRoundRobin:
+      return "weighted-round-robin";
+    case PolicyKind::PowerOfTwo:
+      return "power-of-two";
+    case PolicyKind::SourceHash:
+      return "source-hash";
+    case PolicyKind::CombinedPaper:
+      return "combined-paper";
+    case PolicyKind::Combined:
+      return "combined";
   }
   return "?";
 }
@@ -45,12 +57,16 @@ std::optional<uint32_t> RandomPolicy::pick(std::span<const BackendView> pool, co
   return std::nullopt;  // unreachable
 }
 
-std::unique_ptr<Policy> make_policy(PolicyKind kind, Rng& rng) {
+std::unique_ptr<Policy> make_policy(PolicyKind kind, Rng& rng) { return make_policy(kind, ScoringConfig{}, rng); }
+
+std::unique_ptr<Policy> make_policy(PolicyKind kind, const ScoringConfig& /*scoring*/, Rng& rng) {
   switch (kind) {
     case PolicyKind::RoundRobin:
       return std::make_unique<RoundRobinPolicy>();
     case PolicyKind::Random:
       return std::make_unique<RandomPolicy>(rng);
+    default:
+      break;
   }
   return nullptr;
 }

@@ -16,7 +16,15 @@ namespace fulcrum::lb {
 struct BackendView {
   uint32_t weight = 1;
   uint32_t active_connections = 0;
-  bool available = false;  // learned (MAC and port known) and not down
+  bool available = false;  // learned (MAC and port known), healthy and not draining
+  Ipv4Addr ip;             // stable identity (for hashing policies)
+  // Fresh measurements; the core passes nullopt for a metric that is unknown
+  // or older than ScoringConfig::max_age, which scoring counts as worst.
+  std::optional<double> cpu_pct;        // agent report, 0..100
+  std::optional<double> memory_pct;     // agent report, 0..100
+  std::optional<double> rtt_ms;         // smoothed ICMP probe RTT
+  std::optional<double> avail_bw_kbps;  // port capacity minus measured transmit rate
+  uint32_t assigned_since_report = 0;   // new connections sent to it since its latest agent report
 };
 
 class Policy {
@@ -52,5 +60,6 @@ class RandomPolicy final : public Policy {
 };
 
 std::unique_ptr<Policy> make_policy(PolicyKind kind, Rng& rng);
+std::unique_ptr<Policy> make_policy(PolicyKind kind, const ScoringConfig& scoring, Rng& rng);
 
 }  // namespace fulcrum::lb

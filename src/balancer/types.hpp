@@ -17,7 +17,16 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using Duration = Clock::duration;
 
-enum class PolicyKind : uint8_t { RoundRobin, Random };
+enum class PolicyKind : uint8_t {
+  RoundRobin,
+  Random,
+  LeastConnections,
+  WeightedRoundRobin,
+  PowerOfTwo,
+  SourceHash,
+  CombinedPaper,
+  Combined,
+};
 const char* policy_name(PolicyKind k);
 std::optional<PolicyKind> parse_policy(const std::string& s);
 
@@ -27,6 +36,28 @@ struct BackendSpec {
   friend bool operator==(const BackendSpec&, const BackendSpec&) = default;
 };
 
+// Combined-criteria scoring (paper 3.5). Each metric is min-max normalised
+// to 0..100 between `worst` (-> 0) and `best` (-> 100), clamped, so higher is
+// better whichever way the raw metric runs; the score is the weighted sum.
+struct MetricRange {
+  double worst = 0;
+  double best = 100;
+  friend bool operator==(const MetricRange&, const MetricRange&) = default;
+};
+struct ScoringConfig {
+  double weight_cpu = 0.35;
+  double weight_memory = 0.25;
+  double weight_latency = 0.20;
+  double weight_bandwidth = 0.20;
+  MetricRange cpu_pct{100, 0};
+  MetricRange memory_pct{100, 0};
+  MetricRange latency_ms{150, 0};
+  MetricRange bandwidth_kbps{0, 100000};
+  // Metrics older than this count as worst (the core passes them as unknown).
+  Duration max_age = std::chrono::seconds(5);
+  friend bool operator==(const ScoringConfig&, const ScoringConfig&) = default;
+};
+
 struct VipSpec {
   std::string name;
   Ipv4Addr ip;
@@ -34,6 +65,7 @@ struct VipSpec {
   std::optional<uint16_t> port;  // unset: every port of the VIP
   std::optional<MacAddr> fake_mac;
   PolicyKind policy = PolicyKind::RoundRobin;
+  ScoringConfig scoring;
   std::vector<BackendSpec> backends;
 };
 
