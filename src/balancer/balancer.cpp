@@ -371,7 +371,10 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   vip.views.resize(vip.backends.size());
   for (std::size_t i = 0; i < vip.backends.size(); ++i) {
     const BackendState& b = vip.backends[i];
-    vip.views[i] = BackendView{b.spec.weight, b.active, b.learned, b.spec.ip};
+    // A backend that is itself the client cannot take its own connection:
+    // the switch would have to send the frame back out of its ingress port,
+    // and the backend would see its own address as the source.
+    vip.views[i] = BackendView{b.spec.weight, b.active, b.learned && b.spec.ip != key.client_ip, b.spec.ip};
   }
   auto chosen = vip.policy->pick(vip.views, key);
   if (!chosen) {

@@ -815,7 +815,7 @@ TEST(BalancerDiscovery, ProbesAfterClientsAreKnownSkipClientPortsAcrossManyPacke
 // whenever the policy picks the source backend (1 in n). Expected: the
 // source backend is not available to its own connection (as long as another
 // backend is).
-TEST_F(BalancerTest, BUG_BackendConnectingToVipIsBalancedToItselfAndBlackholed) {
+TEST_F(BalancerTest, BackendConnectingToVipIsNeverBalancedToItself) {
   ready();
   for (uint16_t sport = 30000; sport < 30003; ++sport) {
     Injection r = sw().inject(backend_port(0), tcp_frame(kBackendMac[0], kFake, kBackendIp[0], kVip, sport, 80));
