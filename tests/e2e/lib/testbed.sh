@@ -510,6 +510,35 @@ tb_run_requests() {
     fi
   done
 }
+# tb_run_parallel_requests LOOPS N: LOOPS concurrent loops (alternately from c1
+# and c2) of N GETs each; same outputs as tb_run_requests.
+tb_run_parallel_requests() {
+  local loops=$1 n=$2 k pids=() h line
+  for ((k = 0; k < loops; k++)); do
+    h=${TB_CLIENTS[$((k % 2))]}
+    (
+      for ((i = 0; i < n; i++)); do
+        body=$(tb_get "$h")
+        echo "$h $? ${body:-<empty>}"
+      done >"$TB_RUN/par-$k.txt"
+    ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  REQ_OK=0
+  REQ_FAILED=0
+  REQ_COUNT=()
+  cat "$TB_RUN"/par-*.txt >"$TB_RUN/requests.txt"
+  while read -r h rc body; do
+    if [[ "$rc" == 0 && "$body" =~ ^b[123]$ ]]; then
+      REQ_OK=$((REQ_OK + 1))
+      REQ_COUNT[$body]=$((${REQ_COUNT[$body]:-0} + 1))
+    else
+      REQ_FAILED=$((REQ_FAILED + 1))
+    fi
+  done <"$TB_RUN/requests.txt"
+  rm -f "$TB_RUN"/par-*.txt
+}
 tb_counts_str() { echo "b1=${REQ_COUNT[b1]:-0} b2=${REQ_COUNT[b2]:-0} b3=${REQ_COUNT[b3]:-0}"; }
 tb_failed_requests() { awk '$2 != 0 || $3 !~ /^b[123]$/' "$TB_RUN/requests.txt" | head -n 10; }
 
