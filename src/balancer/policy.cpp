@@ -2,6 +2,13 @@
 
 #include <array>
 
+#include "balancer/policies/combined.hpp"
+#include "balancer/policies/combined_paper.hpp"
+#include "balancer/policies/least_connections.hpp"
+#include "balancer/policies/power_of_two.hpp"
+#include "balancer/policies/source_hash.hpp"
+#include "balancer/policies/weighted_round_robin.hpp"
+
 namespace fulcrum::lb {
 
 const char* policy_name(PolicyKind k) {
@@ -29,6 +36,10 @@ const char* policy_name(PolicyKind k) {
 std::optional<PolicyKind> parse_policy(const std::string& s) {
   if (s == "round-robin" || s == "roundrobin" || s == "rr") return PolicyKind::RoundRobin;
   if (s == "random") return PolicyKind::Random;
+  for (PolicyKind k : {PolicyKind::LeastConnections, PolicyKind::WeightedRoundRobin, PolicyKind::PowerOfTwo,
+                       PolicyKind::SourceHash, PolicyKind::CombinedPaper, PolicyKind::Combined}) {
+    if (s == policy_name(k)) return k;
+  }
   return std::nullopt;
 }
 
@@ -59,14 +70,24 @@ std::optional<uint32_t> RandomPolicy::pick(std::span<const BackendView> pool, co
 
 std::unique_ptr<Policy> make_policy(PolicyKind kind, Rng& rng) { return make_policy(kind, ScoringConfig{}, rng); }
 
-std::unique_ptr<Policy> make_policy(PolicyKind kind, const ScoringConfig& /*scoring*/, Rng& rng) {
+std::unique_ptr<Policy> make_policy(PolicyKind kind, const ScoringConfig& scoring, Rng& rng) {
   switch (kind) {
     case PolicyKind::RoundRobin:
       return std::make_unique<RoundRobinPolicy>();
     case PolicyKind::Random:
       return std::make_unique<RandomPolicy>(rng);
-    default:
-      break;
+    case PolicyKind::LeastConnections:
+      return std::make_unique<LeastConnectionsPolicy>(rng);
+    case PolicyKind::WeightedRoundRobin:
+      return std::make_unique<WeightedRoundRobinPolicy>();
+    case PolicyKind::PowerOfTwo:
+      return std::make_unique<PowerOfTwoPolicy>(rng);
+    case PolicyKind::SourceHash:
+      return std::make_unique<SourceHashPolicy>();
+    case PolicyKind::CombinedPaper:
+      return std::make_unique<CombinedPaperPolicy>(scoring);
+    case PolicyKind::Combined:
+      return std::make_unique<CombinedPolicy>(scoring, rng);
   }
   return nullptr;
 }

@@ -1,0 +1,97 @@
+#include "balancer/scoring.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+namespace fulcrum::lb {
+
+double normalise(double value, MetricRange range) {
+  if (std::isnan(value)) return 0;
+  const double span = range.best - range.worst;
+  if (span == 0) {
+    // Degenerate (validate() rejects it): all or nothing at `best`.
+    return value == range.best ? 100.0 : 0.0;
+  }
+  const double v = 100.0 * (value - range.worst) / span;
+  if (!(v > 0)) return 0;  // also catches NaN from infinities
+  return v < 100 ? v : 100;
+}
+
+namespace {
+
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+std::optional<std::string> check_weight(const char* field, double w) {
+  if (!std::isfinite(w) || w < 0) return std::string(field) + ": must be a finite number >= 0 (got " + num(w) + ")";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_range(const char* field, MetricRange r) {
+  if (!std::isfinite(r.worst) || !std::isfinite(r.best)) {
+    return std::string(field) + ": worst and best must be finite (got worst " + num(r.worst) + ", best " + num(r.best) +
+           ")";
+  }
+  if (r.worst == r.best) {
+    return std::string(field) + ": worst and best must differ (both " + num(r.best) + ")";
+  }
+  return std::nullopt;
+}
+
+double contribution(const std::optional<double>& value, MetricRange range) {
+  return value ? normalise(*value, range) : 0.0;
+}
+
+}  // namespace
+
+std::optional<std::string> validate(const ScoringConfig& cfg) {
+  if (auto e = check_weight("weight_cpu", cfg.weight_cpu)) return e;
+  if (auto e = check_weight("weight_memory", cfg.weight_memory)) return e;
+  if (auto e = check_weight("weight_latency", cfg.weight_latency)) return e;
+  if (auto e = check_weight("weight_bandwidth", cfg.weight_bandwidth)) return e;
+  if (cfg.weight_cpu + cfg.weight_memory + cfg.weight_latency + cfg.weight_bandwidth <= 0) {
+    return std::string("weight_cpu, weight_memory, weight_latency, weight_bandwidth: at least one must be > 0");
+  }
+  if (auto e = check_range("cpu_pct", cfg.cpu_pct)) return e;
+  if (auto e = check_range("memory_pct", cfg.memory_pct)) return e;
+  if (auto e = check_range("latency_ms", cfg.latency_ms)) return e;
+  if (auto e = check_range("bandwidth_kbps", cfg.bandwidth_kbps)) return e;
+  if (cfg.max_age <= Duration::zero()) {
+    return "max_age: must be > 0 (got " + num(std::chrono::duration<double>(cfg.max_age).count()) + " s)";
+  }
+  return std::nullopt;
+}
+
+Scorer::Scorer(const ScoringConfig& cfg) : cfg_(cfg) {
+  auto clean = [](double w) { return std::isfinite(w) && w > 0 ? w : 0.0; };
+  const double sum =
+      clean(cfg.weight_cpu) + clean(cfg.weight_memory) + clean(cfg.weight_latency) + clean(cfg.weight_bandwidth);
+  if (sum > 0) {
+    w_cpu_ = clean(cfg.weight_cpu) / sum;
+    w_memory_ = clean(cfg.weight_memory) / sum;
+    w_latency_ = clean(cfg.weight_latency) / sum;
+    w_bandwidth_ = clean(cfg.weight_bandwidth) / sum;
+  }
+}
+
+ScoreBreakdown Scorer::breakdown(const BackendView& b) const {
+  ScoreBreakdown r;
+  r.cpu = contribution(b.cpu_pct, cfg_.cpu_pct);
+  r.memory = contribution(b.memory_pct, cfg_.memory_pct);
+  r.latency = contribution(b.rtt_ms, cfg_.latency_ms);
+  r.bandwidth = contribution(b.avail_bw_kbps, cfg_.bandwidth_kbps);
+  const double t = w_cpu_ * r.cpu + w_memory_ * r.memory + w_latency_ * r.latency + w_bandwidth_ * r.bandwidth;
+  r.total = t < 100 ? t : 100;  // rounding
+  return r;
+}
+
+double Scorer::score(const BackendView& b) const { return breakdown(b).total; }
+
+double score(const BackendView& b, const ScoringConfig& cfg) { return Scorer(cfg).score(b); }
+ScoreBreakdown score_breakdown(const BackendView& b, const ScoringConfig& cfg) { return Scorer(cfg).breakdown(b); }
+
+}  // namespace fulcrum::lb
