@@ -385,9 +385,17 @@ std::vector<CgroupMount> parse_cgroup_mounts(std::string_view text) {
     m.root = unescape_octal(f[3]);
     m.mount_point = unescape_octal(f[4]);
     if (fstype == "cgroup") {
+      // Super options name the controllers, among a few that are not.
+      static constexpr std::string_view kNotControllers[] = {"rw",        "ro",          "xattr",
+                                                             "noprefix",  "none",        "clone_children",
+                                                             "cpuset_v2_mode", "favordynmods"};
       for (auto& opt : split_on(*(dash + 3), ',')) {
-        if (opt != "rw" && opt != "ro" && opt.find('=') == std::string::npos) m.controllers.push_back(opt);
-        if (opt.starts_with("name=")) m.controllers.push_back(opt);
+        if (opt.starts_with("name=")) {
+          m.controllers.push_back(opt);
+        } else if (opt.find('=') == std::string::npos &&
+                   std::find(std::begin(kNotControllers), std::end(kNotControllers), opt) == std::end(kNotControllers)) {
+          m.controllers.push_back(opt);
+        }
       }
     }
     out.push_back(std::move(m));
