@@ -480,12 +480,21 @@ tb_fulcrum_up() {
 
 # ---------------------------------------------------------------- traffic --
 
-# tb_get HOST [PATH]: one HTTP GET to the VIP from HOST over a new connection;
-# prints the body, exit status is curl's.
+# tb_get HOST [PATH] [LOCAL_PORT]: one HTTP GET to the VIP from HOST over a new
+# connection (from LOCAL_PORT if given); prints the body, exit status is curl's.
 tb_get() {
-  local h=$1 path=${2:-/whoami}
-  tb_exec "$h" curl -s --noproxy '*' --connect-timeout 3 --max-time 5 -o - "http://$TB_VIP:$TB_VIP_PORT$path"
+  local h=$1 path=${2:-/whoami} lport=${3:-}
+  tb_exec "$h" curl -s --noproxy '*' --connect-timeout 3 --max-time 5 ${lport:+--local-port "$lport"} \
+    -o - "http://$TB_VIP:$TB_VIP_PORT$path"
 }
+
+# Client source ports for tb_run_requests/tb_run_parallel_requests: every
+# request of a test run gets its own, so no two connections share a 5-tuple.
+# (With ephemeral ports the kernel may reuse a port while the switch still
+# holds the old connection's flow entries; the switch then forwards the new
+# connection to the old backend without asking the controller, and exact
+# round-robin counts would be off by that reuse, not by a controller fault.)
+TB_LPORT=20000
 
 # tb_run_requests N [PATH]: N GETs of /whoami alternating c1, c2; one line per
 # request into $TB_RUN/requests.txt: "client status body". Sets REQ_OK,
@@ -499,8 +508,9 @@ tb_run_requests() {
   : >"$TB_RUN/requests.txt"
   for ((i = 0; i < n; i++)); do
     h=${TB_CLIENTS[$((i % 2))]}
-    body=$(tb_get "$h")
+    body=$(tb_get "$h" /whoami "$TB_LPORT")
     rc=$?
+    TB_LPORT=$((TB_LPORT + 1))
     echo "$h $rc ${body:-<empty>}" >>"$TB_RUN/requests.txt"
     if ((rc == 0)) && [[ "$body" =~ ^b[123]$ ]]; then
       REQ_OK=$((REQ_OK + 1))
@@ -518,13 +528,14 @@ tb_run_parallel_requests() {
     h=${TB_CLIENTS[$((k % 2))]}
     (
       for ((i = 0; i < n; i++)); do
-        body=$(tb_get "$h")
+        body=$(tb_get "$h" /whoami $((TB_LPORT + k * n + i)))
         echo "$h $? ${body:-<empty>}"
       done >"$TB_RUN/par-$k.txt"
     ) &
     pids+=($!)
   done
   wait "${pids[@]}"
+  TB_LPORT=$((TB_LPORT + loops * n))
   REQ_OK=0
   REQ_FAILED=0
   REQ_COUNT=()
