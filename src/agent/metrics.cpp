@@ -55,7 +55,8 @@ std::optional<T> to_int(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r' || s.back() == '\t'))
+    s.remove_suffix(1);
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   return s;
 }
@@ -386,14 +387,14 @@ std::vector<CgroupMount> parse_cgroup_mounts(std::string_view text) {
     m.mount_point = unescape_octal(f[4]);
     if (fstype == "cgroup") {
       // Super options name the controllers, among a few that are not.
-      static constexpr std::string_view kNotControllers[] = {"rw",        "ro",          "xattr",
-                                                             "noprefix",  "none",        "clone_children",
-                                                             "cpuset_v2_mode", "favordynmods"};
+      static constexpr std::string_view kNotControllers[] = {
+          "rw", "ro", "xattr", "noprefix", "none", "clone_children", "cpuset_v2_mode", "favordynmods"};
       for (auto& opt : split_on(*(dash + 3), ',')) {
         if (opt.starts_with("name=")) {
           m.controllers.push_back(opt);
         } else if (opt.find('=') == std::string::npos &&
-                   std::find(std::begin(kNotControllers), std::end(kNotControllers), opt) == std::end(kNotControllers)) {
+                   std::find(std::begin(kNotControllers), std::end(kNotControllers), opt) ==
+                       std::end(kNotControllers)) {
           m.controllers.push_back(opt);
         }
       }
@@ -431,8 +432,7 @@ std::optional<fs::path> cgroup_dir(const std::vector<CgroupMount>& mounts, std::
     if (!match) continue;
     std::string_view rel = path;
     // A container may see a sub-tree mounted: strip the mounted root.
-    if (m.root != "/" && rel.starts_with(m.root) &&
-        (rel.size() == m.root.size() || rel[m.root.size()] == '/')) {
+    if (m.root != "/" && rel.starts_with(m.root) && (rel.size() == m.root.size() || rel[m.root.size()] == '/')) {
       rel.remove_prefix(m.root.size());
     }
     while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
@@ -466,7 +466,8 @@ Result<std::unique_ptr<Sampler>, std::string> make_sampler(std::string_view spec
     auto cpu = cgroup_dir(mounts, "cpu", cpu_path);
     auto acct = cgroup_dir(mounts, "cpuacct", cpuacct_path);
     auto mem = cgroup_dir(mounts, "memory", mem_path);
-    if (!cpu || !acct || !mem) return fail(std::string("no cgroup v1 mount with the cpu, cpuacct and memory controllers"));
+    if (!cpu || !acct || !mem)
+      return fail(std::string("no cgroup v1 mount with the cpu, cpuacct and memory controllers"));
     return make_cgroup_v1_sampler(CgroupV1Dirs{*cpu, *acct, *mem}, proc_root);
   };
   auto v2_dir = [&](std::string_view path) -> Result<std::unique_ptr<Sampler>, std::string> {
@@ -487,8 +488,9 @@ Result<std::unique_ptr<Sampler>, std::string> make_sampler(std::string_view spec
   const auto groups = parse_proc_cgroup(*self);
   auto path_of = [&](std::string_view controller) -> std::optional<std::string> {
     for (const auto& g : groups) {
-      if (controller.empty() ? g.controllers.empty()
-                             : std::find(g.controllers.begin(), g.controllers.end(), controller) != g.controllers.end()) {
+      if (controller.empty()
+              ? g.controllers.empty()
+              : std::find(g.controllers.begin(), g.controllers.end(), controller) != g.controllers.end()) {
         return g.path;
       }
     }

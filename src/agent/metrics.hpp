@@ -58,8 +58,8 @@ unsigned count_established(std::string_view proc_net_tcp_text);
 // ---- cgroup discovery ----------------------------------------------------
 
 struct CgroupMount {
-  std::string fstype;                    // "cgroup" or "cgroup2"
-  std::string root;                      // the hierarchy path mounted there
+  std::string fstype;  // "cgroup" or "cgroup2"
+  std::string root;    // the hierarchy path mounted there
   std::filesystem::path mount_point;
   std::vector<std::string> controllers;  // v1 only: the controllers named in its options
 };

@@ -21,8 +21,8 @@ namespace {
 bool hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> body, uint8_t (&mac)[kReportMacLen]) {
   if (key.empty()) return false;
   unsigned int len = 0;
-  const unsigned char* out = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), body.data(), body.size(),
-                                  mac, &len);
+  const unsigned char* out =
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), body.data(), body.size(), mac, &len);
   return out != nullptr && len == kReportMacLen;
 }
 

@@ -56,9 +56,7 @@ uint64_t unix_ms() {
           .count());
 }
 
-uint16_t to_x100(double pct) {
-  return static_cast<uint16_t>(std::lround(std::clamp(pct, 0.0, 100.0) * 100.0));
-}
+uint16_t to_x100(double pct) { return static_cast<uint16_t>(std::lround(std::clamp(pct, 0.0, 100.0) * 100.0)); }
 
 // Sleeps until the monotonic deadline; false when SIGTERM or SIGINT arrived
 // (they are blocked and taken here, so no handler races the main loop).

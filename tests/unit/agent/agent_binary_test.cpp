@@ -116,8 +116,8 @@ TEST(AgentBinary, RefusesAWorldReadableKeyAndStopsOnSigterm) {
   testing::TempDir dir;
   const auto key_file = dir.write("key", kHexKey);
   ::chmod(key_file.c_str(), 0644);
-  const std::string base = std::string(FULCRUM_AGENT_BIN) + " --vip 127.0.0.1 --port 9 --log-level off --key-file " +
-                           key_file.string();
+  const std::string base =
+      std::string(FULCRUM_AGENT_BIN) + " --vip 127.0.0.1 --port 9 --log-level off --key-file " + key_file.string();
   const int rc = std::system(base.c_str());
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << rc;
 

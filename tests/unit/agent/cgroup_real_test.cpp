@@ -112,7 +112,8 @@ TEST(RealCgroupV1, BusyProcessReadsNearFullQuota) {
   ASSERT_TRUE(h.ok()) << h.error();
   ASSERT_TRUE(c->cpu_pct && h->cpu_pct);
   const double tick_s = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double proc_pct = 100.0 * static_cast<double>(ticks1 - ticks0) * tick_s / (static_cast<double>(t1 - t0) * 1e-9 * 0.2);
+  const double proc_pct =
+      100.0 * static_cast<double>(ticks1 - ticks0) * tick_s / (static_cast<double>(t1 - t0) * 1e-9 * 0.2);
 
   std::printf(
       "[ measured ] cgroup v1: cpu %.1f %% of a 0.2-CPU quota (the process's own utime+stime: %.1f %%), "

@@ -151,7 +151,7 @@ struct FakeTree {
     const std::string root = (dir.path() / "cg").string();
     dir.write("proc/self/mountinfo",
               "30 22 0:26 / " + root + "/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n" +  //
-                  "31 22 0:27 / " + root + "/memory rw - cgroup cgroup rw,memory\n" +          //
+                  "31 22 0:27 / " + root + "/memory rw - cgroup cgroup rw,memory\n" +        //
                   "32 22 0:28 / " + root + "/unified rw - cgroup2 cgroup2 rw\n");
     dir.write("proc/self/cgroup", "4:memory:/b1\n2:cpu,cpuacct:/b1\n0::/b2\n");
   }

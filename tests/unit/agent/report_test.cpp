@@ -44,20 +44,20 @@ Report sample_report() {
 // Body written by hand from the layout in report.hpp; the MAC is
 //   echo -n <body> | xxd -r -p |
 //     openssl dgst -sha256 -mac HMAC -macopt hexkey:000102...1e1f
-const std::vector<uint8_t> kGolden = hex(
-    "464c4352"          // magic "FLCR"
-    "01"                // version
-    "01"                // flags: healthy
-    "0000"              // reserved
-    "0102030405060708"  // seq
-    "0000018bcfe56800"  // timestamp_ms
-    "04d2"              // cpu 12.34 %
-    "162e"              // mem 56.78 %
-    "0000002a"          // established 42
-    "000003e8"          // interval 1000 ms
-    "00000007"          // key id 7
-    "0a00000b"          // sender 10.0.0.11
-    "102998a93765f53035909f5bec40404c476ba3f7a478de2134e4a54af64afcda");
+const std::vector<uint8_t> kGolden =
+    hex("464c4352"          // magic "FLCR"
+        "01"                // version
+        "01"                // flags: healthy
+        "0000"              // reserved
+        "0102030405060708"  // seq
+        "0000018bcfe56800"  // timestamp_ms
+        "04d2"              // cpu 12.34 %
+        "162e"              // mem 56.78 %
+        "0000002a"          // established 42
+        "000003e8"          // interval 1000 ms
+        "00000007"          // key id 7
+        "0a00000b"          // sender 10.0.0.11
+        "102998a93765f53035909f5bec40404c476ba3f7a478de2134e4a54af64afcda");
 
 std::vector<uint8_t> encoded(const Report& r, const std::vector<uint8_t>& key = kKey) {
   std::vector<uint8_t> out(kReportLen);
@@ -158,21 +158,20 @@ TEST(AgentReport, OutOfRangeIsRefusedBothWays) {
   r.interval_ms = 0;
   EXPECT_EQ(encode(r, kKey, out), 0u);
   EXPECT_EQ(encode(sample_report(), kKey, std::span(out).first(kReportLen - 1)), 0u);
-
 }
 
 // Bodies a sender holding the key could write: kGolden with one field
 // changed, MAC computed with the openssl command line as for kGolden.
 TEST(AgentReport, OutOfRangeAfterValidMac) {
-  const auto cpu = hex(
-      "464c43520101000001020304050607080000018bcfe568002711162e0000002a000003e8000000070a00000b"
-      "da2b7c170fd40fadfa5765fa5391e790fe9f18b34d08d998ecab098495f75c3a");  // cpu 10001
-  const auto mem = hex(
-      "464c43520101000001020304050607080000018bcfe5680004d227110000002a000003e8000000070a00000b"
-      "f756537377a3d5987663429a0c5bac183d4b51032c310f13898594452aeb7c18");  // mem 10001
-  const auto interval = hex(
-      "464c43520101000001020304050607080000018bcfe5680004d2162e0000002a00000000000000070a00000b"
-      "aa27bb25ac6cb22cbdb3f111162335e474464fc042d6f154aeb6a4ec0559bbf5");  // interval 0
+  const auto cpu =
+      hex("464c43520101000001020304050607080000018bcfe568002711162e0000002a000003e8000000070a00000b"
+          "da2b7c170fd40fadfa5765fa5391e790fe9f18b34d08d998ecab098495f75c3a");  // cpu 10001
+  const auto mem =
+      hex("464c43520101000001020304050607080000018bcfe5680004d227110000002a000003e8000000070a00000b"
+          "f756537377a3d5987663429a0c5bac183d4b51032c310f13898594452aeb7c18");  // mem 10001
+  const auto interval =
+      hex("464c43520101000001020304050607080000018bcfe5680004d2162e0000002a00000000000000070a00000b"
+          "aa27bb25ac6cb22cbdb3f111162335e474464fc042d6f154aeb6a4ec0559bbf5");  // interval 0
   for (const auto& bad : {cpu, mem, interval}) {
     auto d = decode_and_verify(bad, kKey);
     ASSERT_FALSE(d.ok());
@@ -181,9 +180,9 @@ TEST(AgentReport, OutOfRangeAfterValidMac) {
 }
 
 TEST(AgentReport, UnknownFlagBitsAreIgnored) {
-  const auto flags = hex(
-      "464c435201fd000001020304050607080000018bcfe5680004d2162e0000002a000003e8000000070a00000b"
-      "eeabf98fb1a5ef24a8c010e5ae44d72cc735cb6cf6d9f2a9bac08a113869e0c3");  // flags 0xfd
+  const auto flags =
+      hex("464c435201fd000001020304050607080000018bcfe5680004d2162e0000002a000003e8000000070a00000b"
+          "eeabf98fb1a5ef24a8c010e5ae44d72cc735cb6cf6d9f2a9bac08a113869e0c3");  // flags 0xfd
   auto d = decode_and_verify(flags, kKey);
   ASSERT_TRUE(d.ok()) << report_error_name(d.error());
   EXPECT_TRUE(d->healthy);
@@ -192,8 +191,8 @@ TEST(AgentReport, UnknownFlagBitsAreIgnored) {
 }
 
 TEST(AgentReport, ErrorNames) {
-  for (auto e : {ReportError::Truncated, ReportError::BadMagic, ReportError::UnsupportedVersion,
-                 ReportError::BadLength, ReportError::BadMac, ReportError::OutOfRange}) {
+  for (auto e : {ReportError::Truncated, ReportError::BadMagic, ReportError::UnsupportedVersion, ReportError::BadLength,
+                 ReportError::BadMac, ReportError::OutOfRange}) {
     EXPECT_STRNE(report_error_name(e), "unknown");
   }
 }
