@@ -234,8 +234,9 @@ int run(const Options& o) {
     Report r;
     r.healthy = healthy;
     r.cgroup_scoped = s.cgroup_scoped();
-    r.seq = seq_base | (++counter & ((uint64_t{1} << 20) - 1));
-    if ((counter >> 20) != 0) r.seq = seq_base + counter;  // past 2^20 reports: still increasing
+    // Below 2^20 reports this is seq_base | counter; past it, the counter
+    // carries into the time bits and seq still increases.
+    r.seq = seq_base + ++counter;
     r.timestamp_ms = unix_ms();
     r.cpu_pct_x100 = to_x100(sample->cpu_pct.value_or(0));
     r.mem_pct_x100 = to_x100(sample->mem_pct);
@@ -248,8 +249,11 @@ int run(const Options& o) {
       spdlog::error("cannot encode a report");
       return 1;
     }
-    if (::send(sock.fd, buf.data(), n, 0) != static_cast<ssize_t>(n)) {
-      // A connected UDP socket reports an earlier ICMP error here; keep going.
+    ssize_t wrote = ::send(sock.fd, buf.data(), n, 0);
+    // A connected UDP socket reports an ICMP error for an earlier datagram
+    // on the next send, which then sends nothing: the error is consumed, retry.
+    if (wrote < 0 && errno == ECONNREFUSED) wrote = ::send(sock.fd, buf.data(), n, 0);
+    if (wrote != static_cast<ssize_t>(n)) {
       if (last_send_ok) spdlog::warn("send to {}:{}: {}", vip->str(), o.port, std::strerror(errno));
       last_send_ok = false;
       ++failed;

@@ -112,6 +112,22 @@ TEST(AgentBinary, CountedReportsIncreaseAndSurviveRestart) {
   }
 }
 
+TEST(AgentBinary, KeepsSendingWhenNothingListens) {
+  // ICMP port unreachable surfaces on the next send of a connected UDP
+  // socket; the agent must not lose that report (nor exit 1).
+  testing::TempDir dir;
+  const auto key_file = dir.write("key", kHexKey);
+  ::chmod(key_file.c_str(), 0600);
+  uint16_t closed_port = 0;
+  {
+    UdpSink gone;
+    closed_port = gone.port;
+  }
+  const std::string cmd = std::string(FULCRUM_AGENT_BIN) + " --vip 127.0.0.1 --port " + std::to_string(closed_port) +
+                          " --key-file " + key_file.string() + " --interval 0.05 --count 4 --log-level off";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
 TEST(AgentBinary, RefusesAWorldReadableKeyAndStopsOnSigterm) {
   testing::TempDir dir;
   const auto key_file = dir.write("key", kHexKey);
