@@ -1,5 +1,6 @@
 #include "balancer/scoring.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <sstream>
@@ -42,10 +43,6 @@ std::optional<std::string> check_range(const char* field, MetricRange r) {
   return std::nullopt;
 }
 
-double contribution(const std::optional<double>& value, MetricRange range) {
-  return value ? normalise(*value, range) : 0.0;
-}
-
 }  // namespace
 
 std::optional<std::string> validate(const ScoringConfig& cfg) {
@@ -66,7 +63,23 @@ std::optional<std::string> validate(const ScoringConfig& cfg) {
   return std::nullopt;
 }
 
+double Scorer::Metric::points(const std::optional<double>& v) const {
+  if (scale == 0) return v ? normalise(*v, range) : 0;  // degenerate range (invalid config)
+  // Branch-free (the values are unpredictable): unknown or too old counts as
+  // worst, 0 points; std::max(0, NaN) is 0.
+  const double value = v.has_value() ? *v : range.worst;
+  return std::min(100.0, std::max(0.0, (value - range.worst) * scale));
+}
+
 Scorer::Scorer(const ScoringConfig& cfg) : cfg_(cfg) {
+  auto metric = [](MetricRange r) {
+    const double span = r.best - r.worst;
+    return Metric{r, span != 0 && std::isfinite(span) ? 100.0 / span : 0.0};
+  };
+  cpu_ = metric(cfg.cpu_pct);
+  memory_ = metric(cfg.memory_pct);
+  latency_ = metric(cfg.latency_ms);
+  bandwidth_ = metric(cfg.bandwidth_kbps);
   auto clean = [](double w) { return std::isfinite(w) && w > 0 ? w : 0.0; };
   const double sum =
       clean(cfg.weight_cpu) + clean(cfg.weight_memory) + clean(cfg.weight_latency) + clean(cfg.weight_bandwidth);
@@ -80,10 +93,10 @@ Scorer::Scorer(const ScoringConfig& cfg) : cfg_(cfg) {
 
 ScoreBreakdown Scorer::breakdown(const BackendView& b) const {
   ScoreBreakdown r;
-  r.cpu = contribution(b.cpu_pct, cfg_.cpu_pct);
-  r.memory = contribution(b.memory_pct, cfg_.memory_pct);
-  r.latency = contribution(b.rtt_ms, cfg_.latency_ms);
-  r.bandwidth = contribution(b.avail_bw_kbps, cfg_.bandwidth_kbps);
+  r.cpu = cpu_.points(b.cpu_pct);
+  r.memory = memory_.points(b.memory_pct);
+  r.latency = latency_.points(b.rtt_ms);
+  r.bandwidth = bandwidth_.points(b.avail_bw_kbps);
   const double t = w_cpu_ * r.cpu + w_memory_ * r.memory + w_latency_ * r.latency + w_bandwidth_ * r.bandwidth;
   r.total = t < 100 ? t : 100;  // rounding
   return r;

@@ -50,7 +50,15 @@ class Scorer {
   [[nodiscard]] const ScoringConfig& config() const { return cfg_; }
 
  private:
+  // Equation 4 with the division done once: 100 * (v - worst) / (best - worst)
+  // as (v - worst) * scale, clamped.
+  struct Metric {
+    MetricRange range;
+    double scale = 0;  // 100 / (best - worst); 0 for a degenerate range
+    [[nodiscard]] double points(const std::optional<double>& v) const;
+  };
   ScoringConfig cfg_;
+  Metric cpu_, memory_, latency_, bandwidth_;
   double w_cpu_ = 0, w_memory_ = 0, w_latency_ = 0, w_bandwidth_ = 0;  // sum to 1 (or all 0)
 };
 
