@@ -57,6 +57,7 @@ struct Params {
   double link_kbps = 100'000;
   double response_kbit = 500;
   double max_age_s = 5;
+  bool staggered_reports = true;  // false: every agent reports at the same instant
   uint64_t arrival_seed = 1;
 };
 
@@ -149,7 +150,8 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
   for (std::size_t i = 0; i < n; ++i) {
     st[i].server = std::make_unique<PsServer>(p.backends[i].capacity);
     // Agents start at different moments: staggered reports.
-    st[i].next_report = p.report_interval_s * (0.2 + 0.7 * static_cast<double>(i) / static_cast<double>(n));
+    st[i].next_report =
+        p.report_interval_s * (p.staggered_reports ? 0.2 + 0.7 * static_cast<double>(i) / static_cast<double>(n) : 0.2);
   }
   double next_monitor = p.report_interval_s * 0.5;
   std::priority_queue<std::pair<double, std::size_t>, std::vector<std::pair<double, std::size_t>>, std::greater<>>

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "balancer/policies/combined.hpp"
 #include "balancer/policy.hpp"
 
 namespace fulcrum::lb::testing {
@@ -71,6 +72,51 @@ TEST(Simulation, CombinedBeatsRoundRobinOnMeanAndP99AtEveryLoad) {
     EXPECT_LT(comb.mean_ms, rr.mean_ms) << "load " << load;
     EXPECT_LT(comb.p99_ms, rr.p99_ms) << "load " << load;
   }
+}
+
+// Robustness of the one constant of combined, the debit per connection: it
+// was set a priori (1 point); the other values show how much it matters.
+TEST(Simulation, CombinedBeatsRoundRobinForAnyDebitWithinAFactorOfFour) {
+  std::printf("\n| load | debit points/conn | mean ms | p99 ms |\n|---|---:|---:|---:|\n");
+  for (double load : {0.4, 0.8}) {
+    sim::Params p = base_params();
+    p.lambda = load * total_capacity_rps(p);
+    const auto arrivals = sim::make_arrivals(p);
+    RoundRobinPolicy rr_policy;
+    const sim::Result rr = sim::run(p, arrivals, rr_policy);
+    for (double debit : {0.25, 0.5, 1.0, 2.0, 4.0}) {
+      Xoshiro256 rng(7);
+      CombinedPolicy c(ScoringConfig{}, rng, debit);
+      const sim::Result r = sim::run(p, arrivals, c);
+      std::printf("| %.1f | %.2f | %.0f | %.0f |\n", load, debit, r.mean_ms, r.p99_ms);
+      EXPECT_LT(r.mean_ms, rr.mean_ms) << "load " << load << " debit " << debit;
+      EXPECT_LT(r.p99_ms, rr.p99_ms) << "load " << load << " debit " << debit;
+    }
+  }
+  std::fflush(stdout);
+}
+
+// Herding is worst when every agent reports at the same instant: the paper's
+// argmax then sends a whole interval's connections to one backend.
+TEST(Simulation, SynchronisedReportsHerdThePaperPolicyNotCombined) {
+  std::printf("\n| load (synchronised reports) | policy | mean ms | p99 ms |\n|---|---|---:|---:|\n");
+  for (double load : {0.4, 0.8}) {
+    sim::Params p = base_params();
+    p.staggered_reports = false;
+    p.lambda = load * total_capacity_rps(p);
+    const auto arrivals = sim::make_arrivals(p);
+    std::vector<sim::Result> results;
+    for (PolicyKind k : {PolicyKind::RoundRobin, PolicyKind::CombinedPaper, PolicyKind::Combined}) {
+      Xoshiro256 rng(7);
+      auto policy = make_policy(k, ScoringConfig{}, rng);
+      results.push_back(sim::run(p, arrivals, *policy));
+      std::printf("| %.1f | %s | %.0f | %.0f |\n", load, policy_name(k), results.back().mean_ms, results.back().p99_ms);
+    }
+    EXPECT_LT(results[2].mean_ms, results[0].mean_ms) << "load " << load;
+    EXPECT_LT(results[2].p99_ms, results[0].p99_ms) << "load " << load;
+    EXPECT_LT(results[2].mean_ms, results[1].mean_ms) << "load " << load;
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
