@@ -7,6 +7,7 @@
 #include <asio.hpp>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 
@@ -35,7 +36,7 @@ class PidFile {
   std::optional<std::string> path_;
 };
 
-int run(const fulcrum::config::AppConfig& cfg) {
+int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
   using namespace fulcrum;
   uint64_t seed = cfg.seed.value_or((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
   lb::Xoshiro256 rng(seed);
@@ -66,11 +67,38 @@ int run(const fulcrum::config::AppConfig& cfg) {
   spdlog::info("fake MAC {}, idle timeout {} s, learning switch {}, random seed {}", cfg.balancer.fake_mac.str(),
                cfg.balancer.idle_timeout_s, cfg.balancer.learning_switch ? "on" : "off", seed);
 
+  // SIGHUP: read the configuration again (file and flags) and apply it
+  // without dropping switches, learned backends or connections.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](asio::error_code ec, int) {
+      if (ec) return;
+      spdlog::info("SIGHUP: reloading configuration");
+      try {
+        auto outcome = config::parse_command_line(argc, argv);
+        if (outcome.config) {
+          const auto& n = *outcome.config;
+          if (n.listen_host != cfg.listen_host || n.listen_port != cfg.listen_port ||
+              n.of_versions != cfg.of_versions) {
+            spdlog::warn("listen address and OpenFlow versions change only on restart; keeping the current ones");
+          }
+          spdlog::set_level(spdlog::level::from_str(n.log_level));
+          controller.reconfigure(n.balancer);
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("configuration reload failed, keeping the running configuration: {}", e.what());
+      }
+      arm_hup();
+    });
+  };
+  arm_hup();
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](asio::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {} received, shutting down", sig);
     controller.stop();
+    hup.cancel();
     io.stop();
   });
   io.run();
@@ -91,7 +119,7 @@ int main(int argc, char** argv) {
     if (!outcome.config) return outcome.exit_code;
     spdlog::set_level(spdlog::level::from_str(outcome.config->log_level));
     spdlog::flush_on(spdlog::level::trace);
-    return run(*outcome.config);
+    return run(*outcome.config, argc, argv);
   } catch (const fulcrum::config::ConfigError& e) {
     std::cerr << "fulcrum: configuration error: " << e.what() << "\n";
     return 2;

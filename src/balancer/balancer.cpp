@@ -44,20 +44,8 @@ void Balancer::switch_up(Dpid dpid, std::span<const of::PortDesc> ports, TimePoi
   sw = SwitchState{};
   sw.dpid = dpid;
   sw.ports.assign(ports.begin(), ports.end());
-  for (const VipSpec& spec : config_.vips) {
-    VipState v;
-    v.spec = &spec;
-    v.fake_mac = spec.fake_mac.value_or(config_.fake_mac);
-    v.policy = make_policy(spec.policy, spec.scoring, rng_);
-    for (const BackendSpec& b : spec.backends) {
-      BackendState bs;
-      bs.spec = b;
-      bs.next_probe = now;
-      bs.backoff = config_.discovery_retry_min;
-      v.backends.push_back(bs);
-    }
-    sw.vips.push_back(std::move(v));
-  }
+  sw.next_port_stats = now;
+  build_vips(sw, now, nullptr);
 
   // Table-miss entry: OpenFlow 1.3 switches drop misses by default. The
   // connection entries a previous instance installed are left to idle out,
@@ -75,12 +63,14 @@ void Balancer::tick(TimePoint now, Outbox& out) {
   for (auto& [dpid, sw] : switches_) {
     for (VipState& vip : sw.vips) {
       for (BackendState& b : vip.backends) {
-        if (b.learned || now < b.next_probe) continue;
+        if (b.learned || b.retired || now < b.next_probe) continue;
         probe(sw, vip, b, out);
         b.next_probe = now + b.backoff;
         b.backoff = std::min(b.backoff * 2, config_.discovery_retry_max);
       }
     }
+    expire_dormant(sw, now);
+    monitor_tick(sw, now, out);
   }
 }
 
@@ -151,21 +141,33 @@ void Balancer::packet_in(Dpid dpid, const of::PacketIn& pin, TimePoint now, Outb
     handle_arp(*sw, pin, p, now, out);
     return;
   }
-  if (p.l3 == pkt::L3::Ipv4 && handle_ipv4(*sw, pin, p, out)) return;
+  if (p.l3 == pkt::L3::Ipv4 && handle_ipv4(*sw, pin, p, now, out)) return;
   if (config_.learning_switch) l2_forward(*sw, pin, p, out);
 }
 
-void Balancer::learn_backend(SwitchState& sw, VipState& vip, BackendState& b, MacAddr mac, of::PortNo port) {
+void Balancer::learn_backend(SwitchState& sw, VipState& vip, BackendState& b, MacAddr mac, of::PortNo port,
+                             TimePoint now, Outbox& out) {
   if (b.learned && b.mac == mac && b.port == port) return;
+  const bool was_available = b.available();
   b.learned = true;
   b.mac = mac;
   b.port = port;
+  b.learned_at = now;
+  b.capacity_kbps = b.spec.capacity_kbps;
+  if (b.capacity_kbps == 0) {
+    for (const of::PortDesc& pd : sw.ports) {
+      if (pd.port_no == port) b.capacity_kbps = pd.curr_speed_kbps;
+    }
+  }
+  // Without active checks, being reachable is all a backend has to show.
+  if (vip.spec->health.kind == HealthCheckKind::None) b.health.force_up();
   ++counters_.backends_learned;
   spdlog::info("backend learned vip={} backend={} mac={} port={} dpid={}", vip.spec->ip.str(), b.spec.ip.str(),
                mac.str(), port, dpid_str(sw.dpid));
+  on_availability_change(sw, vip, b, was_available, "learned", false, out);
 }
 
-void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint /*now*/,
+void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now,
                           Outbox& out) {
   const pkt::Arp& a = p.arp;
   const bool from_client_port = sw.client_ports.contains(pin.in_port);
@@ -193,7 +195,11 @@ void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::P
         spoofed = true;
         continue;
       }
-      learn_backend(sw, vip, b, a.sha, pin.in_port);
+      learn_backend(sw, vip, b, a.sha, pin.in_port, now, out);
+      if (vip.spec->health.kind == HealthCheckKind::Arp && b.check.outstanding) {
+        b.check.outstanding = false;
+        health_result(sw, vip, b, true, "ARP reply", now, out);
+      }
       if (backend_vip == nullptr) backend_vip = &vip;
     }
   }
@@ -244,10 +250,11 @@ void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::P
   if (config_.learning_switch) l2_forward(sw, pin, p, out);
 }
 
-bool Balancer::handle_ipv4(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out) {
+bool Balancer::handle_ipv4(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now,
+                           Outbox& out) {
   for (uint32_t i = 0; i < sw.vips.size(); ++i) {
     if (p.ipv4.dst == sw.vips[i].spec->ip) {
-      handle_vip_packet(sw, i, pin, p, out);
+      handle_vip_packet(sw, i, pin, p, now, out);
       return true;
     }
   }
@@ -308,9 +315,16 @@ bool Balancer::handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, c
 }
 
 void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::PacketIn& pin,
-                                 const pkt::ParsedPacket& p, Outbox& out) {
+                                 const pkt::ParsedPacket& p, TimePoint now, Outbox& out) {
   VipState& vip = sw.vips[vip_index];
   const pkt::Ipv4& ip = p.ipv4;
+  // Replies to Fulcrum's own probes, and agent reports: never balanced,
+  // never forwarded.
+  if (handle_probe_reply(sw, vip, pin, p, now, out)) return;
+  if (config_.agent.enabled && p.l4 == pkt::L4::Udp && p.udp.dst_port == config_.agent.port) {
+    handle_agent_report(sw, vip, p, now, out);
+    return;
+  }
   // Remember the client (a frame to the VIP carries its MAC and port).
   bool src_is_backend = false;
   for (const BackendState& b : vip.backends) src_is_backend |= b.spec.ip == ip.src;
@@ -350,13 +364,34 @@ void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::
     return;
   }
   ConnKey key{ip.proto, ip.src, sport, spec.ip, dport};
-  assign(sw, vip_index, key, pin, p, out);
+  assign(sw, vip_index, key, pin, p, now, out);
 }
 
 void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, const of::PacketIn& pin,
-                      const pkt::ParsedPacket& p, Outbox& out) {
+                      const pkt::ParsedPacket& p, TimePoint now, Outbox& out) {
   VipState& vip = sw.vips[vip_index];
   auto it = vip.connections.find(key);
+  if (it != vip.connections.end() && it->second.dormant) {
+    Connection& c = it->second;
+    const BackendState& b = vip.backends[c.backend];
+    // A drained backend keeps its connections; a failed one does not.
+    const bool usable = b.learned && !b.retired && b.health.up() && !b.agent_unhealthy && !b.agent_silent;
+    if (usable) {
+      c.dormant = false;
+      c.client_port_no = pin.in_port;
+      c.client_mac = p.eth_src;
+      c.return_installed = true;
+      out.send(sw.dpid, forward_flow(vip, key, c));
+      out.send(sw.dpid, return_flow(vip, key, c));
+      of::ActionList actions{of::ActSetEthSrc{vip.fake_mac}, of::ActSetEthDst{b.mac}, of::ActSetIpv4Dst{b.spec.ip},
+                             of::ActOutput{b.port, 0}};
+      packet_out(sw.dpid, pin, actions, out);
+      ++counters_.connections_resumed;
+      return;
+    }
+    end_connection(sw, vip, it);
+    it = vip.connections.end();
+  }
   if (it != vip.connections.end()) {
     // The switch has not installed our entries yet: same backend, nothing
     // installed twice.
@@ -374,14 +409,18 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
     // A backend that is itself the client cannot take its own connection:
     // the switch would have to send the frame back out of its ingress port,
     // and the backend would see its own address as the source.
-    vip.views[i] = BackendView{b.spec.weight, b.active, b.learned && b.spec.ip != key.client_ip, b.spec.ip};
+    vip.views[i] = view(vip, b, now);
+    if (b.spec.ip == key.client_ip) vip.views[i].available = false;
   }
   auto chosen = vip.policy->pick(vip.views, key);
   if (!chosen) {
     ++counters_.no_backend_drops;
-    spdlog::warn("no backend available vip={} client={}:{} dpid={}", key.vip.str(), key.client_ip.str(),
-                 key.client_port, dpid_str(sw.dpid));
+    refuse(sw, vip, pin, p, out);
     return;
+  }
+  if (vip.refusing) {
+    vip.refusing = false;
+    spdlog::info("backends available again vip={} dpid={}", vip.spec->ip.str(), dpid_str(sw.dpid));
   }
   BackendState& b = vip.backends[*chosen];
   Connection c;
@@ -398,6 +437,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
 
   ++b.active;
   ++b.total;
+  ++b.assigned_since_report;
   ++counters_.connections_assigned;
   sw.by_cookie[c.cookie] = {vip_index, key};
   vip.connections.emplace(key, c);
@@ -446,7 +486,7 @@ of::FlowMod Balancer::return_flow(const VipState& vip, const ConnKey& key, const
   return fm;
 }
 
-void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint /*now*/, Outbox& out) {
+void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now, Outbox& out) {
   SwitchState* sw = find(dpid);
   if (sw == nullptr) return;
   if ((fr.cookie >> kCookieEpochShift) != epoch_) {
@@ -476,11 +516,38 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint /*no
     del.flags = 0;
     out.send(dpid, del);
   }
-  BackendState& b = vip.backends[c.backend];
+  c.return_installed = false;
+  if (fr.reason == of::FlowRemovedReason::IdleTimeout && config_.connection_linger.count() > 0) {
+    // Idle, not necessarily closed (a keep-alive connection can be quiet for
+    // long): keep the backend so its next packet goes back to it.
+    c.dormant = true;
+    c.idle_since = now;
+    sw->dormant.emplace_back(c.cookie, now);
+    return;
+  }
+  end_connection(*sw, vip, it);
+}
+
+void Balancer::end_connection(SwitchState& sw, VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it) {
+  BackendState& b = vip.backends[it->second.backend];
   if (b.active > 0) --b.active;
   ++counters_.connections_ended;
+  sw.by_cookie.erase(it->second.cookie);
   vip.connections.erase(it);
-  sw->by_cookie.erase(ref);
+}
+
+void Balancer::expire_dormant(SwitchState& sw, TimePoint now) {
+  while (!sw.dormant.empty() && now - sw.dormant.front().second >= config_.connection_linger) {
+    auto [cookie, since] = sw.dormant.front();
+    sw.dormant.pop_front();
+    auto ref = sw.by_cookie.find(cookie);
+    if (ref == sw.by_cookie.end()) continue;
+    VipState& vip = sw.vips[ref->second.first];
+    auto it = vip.connections.find(ref->second.second);
+    // Skip connections that woke up since (or slept again later).
+    if (it == vip.connections.end() || !it->second.dormant || it->second.idle_since != since) continue;
+    end_connection(sw, vip, it);
+  }
 }
 
 void Balancer::port_status(Dpid dpid, const of::PortStatus& ps, TimePoint now, Outbox& out) {
@@ -503,11 +570,17 @@ void Balancer::unlearn_port(SwitchState& sw, of::PortNo port, TimePoint now, Out
   for (VipState& vip : sw.vips) {
     for (BackendState& b : vip.backends) {
       if (!b.learned || b.port != port) continue;
+      const bool was_available = b.available();
       b.learned = false;
       b.next_probe = now;
       b.backoff = config_.discovery_retry_min;
+      b.check.outstanding = false;
+      b.latency.outstanding = false;
+      // Down at once; with active checks it must pass `rise` of them again.
+      if (vip.spec->health.kind != HealthCheckKind::None) b.health.force_down();
       spdlog::warn("backend lost vip={} backend={} port={} dpid={} (port down)", vip.spec->ip.str(), b.spec.ip.str(),
                    port, dpid_str(sw.dpid));
+      on_availability_change(sw, vip, b, was_available, "port down", true, out);
     }
   }
   std::erase_if(sw.clients, [&](const auto& kv) { return kv.second.port == port; });

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "agent/report.hpp"
+#include "balancer/health.hpp"
 #include "balancer/outbox.hpp"
 #include "balancer/policy.hpp"
 #include "balancer/rng.hpp"
@@ -34,6 +37,7 @@ struct Counters {
   uint64_t connections_assigned = 0;
   uint64_t connections_ended = 0;
   uint64_t duplicate_packet_ins = 0;  // packet-ins for a connection already assigned
+  uint64_t connections_resumed = 0;   // dormant connections whose entries were re-installed
   uint64_t return_reinstalled = 0;
   uint64_t no_backend_drops = 0;
   uint64_t vip_unhandled_drops = 0;  // to a VIP but not a balanced protocol/port
@@ -47,6 +51,44 @@ struct Counters {
   uint64_t l2_flows = 0;
   uint64_t l2_floods = 0;
   uint64_t flow_removed_unknown = 0;  // not ours (another instance, or before a restart)
+  // Health checking and failover.
+  uint64_t health_checks_sent = 0;
+  uint64_t health_check_failures = 0;
+  uint64_t backend_down_events = 0;
+  uint64_t backend_up_events = 0;
+  uint64_t tcp_resets_sent = 0;         // to clients of a VIP with no available backend
+  uint64_t icmp_unreachables_sent = 0;  // likewise for UDP
+  uint64_t connections_reset_on_down = 0;
+  // Measurements.
+  uint64_t latency_probes_sent = 0;
+  uint64_t latency_probes_lost = 0;
+  uint64_t port_stats_requests = 0;
+  uint64_t port_stats_replies = 0;
+  // Agent reports, accepted and rejected by reason.
+  uint64_t agent_reports_accepted = 0;
+  uint64_t agent_reports_malformed = 0;
+  uint64_t agent_reports_bad_mac = 0;
+  uint64_t agent_reports_replayed = 0;
+  uint64_t agent_reports_stale = 0;
+  uint64_t agent_reports_not_backend = 0;
+};
+
+// Latest agent report of a backend.
+struct AgentSample {
+  double cpu_pct = 0;
+  double memory_pct = 0;
+  uint32_t established = 0;
+  bool healthy = true;
+  TimePoint at{};
+};
+
+// An outstanding probe (health check or latency probe).
+struct Probe {
+  bool outstanding = false;
+  uint32_t token = 0;  // ICMP sequence number or TCP source port
+  uint32_t tcp_seq = 0;
+  TimePoint sent{};
+  TimePoint next{};
 };
 
 struct BackendState {
@@ -56,8 +98,29 @@ struct BackendState {
   of::PortNo port = 0;
   uint32_t active = 0;  // connections with flow entries in the switch
   uint64_t total = 0;   // connections ever assigned
+  // Discovery (ARP until learned).
   TimePoint next_probe{};
   Duration backoff{};
+  TimePoint learned_at{};
+  // Health: active checks (rise/fall), and passive signals.
+  HealthState health{2, 3, true};
+  Probe check;
+  bool agent_unhealthy = false;  // the agent's own service check fails
+  bool agent_silent = false;     // no report for AgentConfig::silence_timeout
+  bool retired = false;          // removed from the configuration; kept until its connections end
+  // Measurements.
+  Probe latency;
+  std::optional<double> rtt_ms;
+  TimePoint rtt_at{};
+  std::optional<AgentSample> agent;
+  uint32_t assigned_since_report = 0;
+  std::optional<double> tx_kbps;  // switch port transmit rate toward the backend
+  TimePoint tx_at{};
+  uint64_t capacity_kbps = 0;  // from the port description or the config
+
+  [[nodiscard]] bool available() const {
+    return learned && !retired && health.up() && spec.mode == BackendMode::Active && !agent_unhealthy && !agent_silent;
+  }
 };
 
 struct Connection {
@@ -66,6 +129,10 @@ struct Connection {
   of::PortNo client_port_no = 0;
   MacAddr client_mac;
   bool return_installed = false;
+  // The forward entry idled out: no entries in the switch, but the backend is
+  // kept for BalancerConfig::connection_linger in case the connection resumes.
+  bool dormant = false;
+  TimePoint idle_since{};
 };
 
 struct VipState {
@@ -75,6 +142,7 @@ struct VipState {
   std::unique_ptr<Policy> policy;
   std::unordered_map<ConnKey, Connection> connections;
   std::vector<BackendView> views;  // scratch for policy calls, reused
+  bool refusing = false;           // no backend was available for the last new connection
 };
 
 struct HostRecord {
@@ -82,8 +150,17 @@ struct HostRecord {
   of::PortNo port = 0;
 };
 
+struct PortCounters {
+  uint64_t tx_bytes = 0;
+  TimePoint at{};
+};
+
 struct SwitchState {
   Dpid dpid = 0;
+  std::unordered_map<of::PortNo, PortCounters> port_counters;
+  uint16_t next_probe_port = 0;  // rotates through the TCP health-check source ports
+  uint16_t next_icmp_seq = 0;
+  TimePoint next_port_stats{};
   std::vector<of::PortDesc> ports;
   std::vector<VipState> vips;
   std::unordered_map<Ipv4Addr, HostRecord> clients;  // hosts that talked to a VIP
@@ -91,6 +168,8 @@ struct SwitchState {
   std::unordered_map<MacAddr, of::PortNo> l2;  // learning switch table
   // cookie (without the direction bit) -> (vip index, connection key)
   std::unordered_map<uint64_t, std::pair<uint32_t, ConnKey>> by_cookie;
+  // Dormant connections in the order they went idle: (cookie, idle since).
+  std::deque<std::pair<uint64_t, TimePoint>> dormant;
 };
 
 class Balancer {
@@ -102,8 +181,20 @@ class Balancer {
   void packet_in(Dpid dpid, const of::PacketIn& pin, TimePoint now, Outbox& out);
   void flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now, Outbox& out);
   void port_status(Dpid dpid, const of::PortStatus& ps, TimePoint now, Outbox& out);
-  // Periodic work (discovery retries). Call at least every 100 ms.
+  void port_stats(Dpid dpid, const of::PortStatsReply& reply, TimePoint now);
+  // Periodic work: discovery retries, health checks, probes, port statistics
+  // requests, agent silence. Call at least every 100 ms.
   void tick(TimePoint now, Outbox& out);
+  // Applies a new configuration without dropping switches, learned backends,
+  // health or connections (SIGHUP). Backends removed from a pool keep their
+  // existing connections until those end.
+  void reconfigure(BalancerConfig config, TimePoint now, Outbox& out);
+  // Wall clock minus steady clock, in ms: agent report timestamps are wall
+  // clock. The I/O edge keeps it current; tests set it.
+  void set_wall_offset_ms(int64_t offset) { wall_offset_ms_ = offset; }
+
+  // The fresh view of a backend that policies see (also for logs and the API).
+  [[nodiscard]] BackendView view(const VipState& vip, const BackendState& b, TimePoint now) const;
 
   [[nodiscard]] const SwitchState* find_switch(Dpid dpid) const;
   [[nodiscard]] const Counters& counters() const { return counters_; }
@@ -114,16 +205,36 @@ class Balancer {
  private:
   SwitchState* find(Dpid dpid);
   void handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
-  bool handle_ipv4(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
+  bool handle_ipv4(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   void handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::PacketIn& pin, const pkt::ParsedPacket& p,
-                         Outbox& out);
+                         TimePoint now, Outbox& out);
   bool handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
   void assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, const of::PacketIn& pin,
-              const pkt::ParsedPacket& p, Outbox& out);
+              const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   void l2_forward(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
-  void learn_backend(SwitchState& sw, VipState& vip, BackendState& b, MacAddr mac, of::PortNo port);
+  void learn_backend(SwitchState& sw, VipState& vip, BackendState& b, MacAddr mac, of::PortNo port, TimePoint now,
+                     Outbox& out);
   void unlearn_port(SwitchState& sw, of::PortNo port, TimePoint now, Outbox& out);
   void probe(SwitchState& sw, const VipState& vip, const BackendState& b, Outbox& out);
+  // Health and measurements (monitor.cpp).
+  void build_vips(SwitchState& sw, TimePoint now, std::vector<VipState>* old);
+  void monitor_tick(SwitchState& sw, TimePoint now, Outbox& out);
+  void send_health_check(SwitchState& sw, VipState& vip, BackendState& b, TimePoint now, Outbox& out);
+  void send_latency_probe(SwitchState& sw, VipState& vip, BackendState& b, TimePoint now, Outbox& out);
+  bool handle_probe_reply(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
+                          TimePoint now, Outbox& out);
+  void handle_agent_report(SwitchState& sw, VipState& vip, const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
+  void health_result(SwitchState& sw, VipState& vip, BackendState& b, bool ok, const char* why, TimePoint now,
+                     Outbox& out);
+  // Logs a change of b.available() and, for a failure with OnDown::RemoveFlows,
+  // removes the backend's connections.
+  void on_availability_change(SwitchState& sw, VipState& vip, BackendState& b, bool was_available, const char* reason,
+                              bool failure, Outbox& out);
+  void reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out);
+  void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
+  void rebuild_cookie_index(SwitchState& sw);
+  void end_connection(SwitchState& sw, VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
+  void expire_dormant(SwitchState& sw, TimePoint now);
 
   of::FlowMod forward_flow(const VipState& vip, const ConnKey& key, const Connection& c) const;
   of::FlowMod return_flow(const VipState& vip, const ConnKey& key, const Connection& c) const;
@@ -134,6 +245,9 @@ class Balancer {
   Rng& rng_;
   uint64_t epoch_ = 0;
   uint64_t next_cookie_ = 0;
+  int64_t wall_offset_ms_ = 0;
+  agent::ReplayGuard replay_;
+  TimePoint next_metrics_log_{};
   std::unordered_map<Dpid, SwitchState> switches_;
   Counters counters_;
 };

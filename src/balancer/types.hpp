@@ -30,11 +30,34 @@ enum class PolicyKind : uint8_t {
 const char* policy_name(PolicyKind k);
 std::optional<PolicyKind> parse_policy(const std::string& s);
 
+// An operator's intent for a backend: `drain` takes no new connection while
+// its existing ones run until idle.
+enum class BackendMode : uint8_t { Active, Drain };
+
 struct BackendSpec {
   Ipv4Addr ip;
   uint32_t weight = 1;
+  BackendMode mode = BackendMode::Active;
+  // Link capacity for available-bandwidth scoring when the switch reports no
+  // port speed (OVS veth ports report a nominal 10 Gb/s); 0 = use the port's.
+  uint64_t capacity_kbps = 0;
   friend bool operator==(const BackendSpec&, const BackendSpec&) = default;
 };
+
+// Active health checks (per VIP), in the spirit of HAProxy/keepalived.
+enum class HealthCheckKind : uint8_t { None, Arp, Icmp, Tcp };
+struct HealthCheckConfig {
+  HealthCheckKind kind = HealthCheckKind::Tcp;
+  Duration interval = std::chrono::seconds(2);
+  Duration timeout = std::chrono::seconds(1);
+  uint32_t rise = 2;                 // consecutive successes for a down backend to come back
+  uint32_t fall = 3;                 // consecutive failures for an up backend to go down
+  std::optional<uint16_t> tcp_port;  // default: the VIP's port, else 80
+  friend bool operator==(const HealthCheckConfig&, const HealthCheckConfig&) = default;
+};
+
+// What happens to a backend's existing connections when it goes down.
+enum class OnDown : uint8_t { KeepFlows, RemoveFlows };
 
 // Combined-criteria scoring (paper 3.5). Each metric is min-max normalised
 // to 0..100 between `worst` (-> 0) and `best` (-> 100), clamped, so higher is
@@ -66,19 +89,47 @@ struct VipSpec {
   std::optional<MacAddr> fake_mac;
   PolicyKind policy = PolicyKind::RoundRobin;
   ScoringConfig scoring;
+  HealthCheckConfig health;
+  OnDown on_down = OnDown::KeepFlows;
   std::vector<BackendSpec> backends;
+};
+
+// Backend agents (fulcrum-agent) report CPU/memory/health in UDP datagrams
+// sent to a VIP; the switch hands them to Fulcrum as packet-ins.
+struct AgentConfig {
+  bool enabled = false;
+  uint16_t port = 7070;
+  std::vector<uint8_t> key;                    // HMAC-SHA256 key
+  Duration max_age = std::chrono::seconds(5);  // older reports are stale
+  // A backend whose agent has been silent this long is down (0: never).
+  Duration silence_timeout = std::chrono::seconds(5);
+};
+
+// Measurements for combined scoring: ICMP latency probes and port statistics.
+struct MonitorConfig {
+  Duration latency_probe_interval = std::chrono::seconds(1);
+  Duration latency_probe_timeout = std::chrono::seconds(1);
+  double rtt_smoothing = 0.3;  // EWMA weight of a new RTT sample
+  Duration port_stats_interval = std::chrono::seconds(1);
+  Duration metrics_log_interval = std::chrono::seconds(10);  // 0: no periodic metrics log
 };
 
 struct BalancerConfig {
   MacAddr fake_mac = MacAddr{{0x02, 0x00, 0x00, 0x00, 0x00, 0xfe}};
   uint16_t idle_timeout_s = 10;  // per-connection flow entries
   uint16_t hard_timeout_s = 0;
+  // How long Fulcrum remembers a connection's backend after its entries idled
+  // out, so that a keep-alive connection quiet for longer than the idle
+  // timeout resumes on the same backend. 0: forget at once.
+  Duration connection_linger = std::chrono::seconds(300);
   bool learning_switch = true;
   uint16_t l2_idle_timeout_s = 60;
   // Backend discovery: first ARP at switch-up, then retries with backoff from
   // discovery_retry_min up to discovery_retry_max until the backend answers.
   Duration discovery_retry_min = std::chrono::milliseconds(500);
   Duration discovery_retry_max = std::chrono::seconds(8);
+  AgentConfig agent;
+  MonitorConfig monitor;
   std::vector<VipSpec> vips;
 };
 

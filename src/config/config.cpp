@@ -1,5 +1,6 @@
 #include "config/config.hpp"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,8 @@
 #include <iostream>
 #include <set>
 #include <sstream>
+
+#include "agent/report.hpp"
 
 namespace fulcrum::config {
 
@@ -38,7 +41,11 @@ uint8_t parse_protocol(const std::string& s, const std::string& field) {
 
 lb::PolicyKind parse_policy_field(const std::string& s, const std::string& field) {
   auto k = lb::parse_policy(s);
-  if (!k) bad(field, "unknown policy '" + s + "' (expected round-robin or random)");
+  if (!k) {
+    bad(field, "unknown policy '" + s +
+                   "' (expected round-robin, random, least-connections, weighted-round-robin, power-of-two, "
+                   "source-hash, combined-paper or combined)");
+  }
   return *k;
 }
 
@@ -58,6 +65,14 @@ T ranged(const YAML::Node& n, const std::string& field, long long lo, long long 
   return static_cast<T>(v);
 }
 
+lb::Duration seconds_field(const YAML::Node& n, const std::string& field, double min_s, double max_s) {
+  auto v = scalar<double>(n, field);
+  if (!(v >= min_s && v <= max_s)) {
+    bad(field, fmt::format("must be between {} and {} seconds", min_s, max_s));
+  }
+  return std::chrono::duration_cast<lb::Duration>(std::chrono::duration<double>(v));
+}
+
 void check_keys(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> allowed) {
   for (const auto& kv : map) {
     auto key = kv.first.as<std::string>();
@@ -67,9 +82,80 @@ void check_keys(const YAML::Node& map, const std::string& where, std::initialize
   }
 }
 
+lb::HealthCheckKind parse_check_kind(const std::string& s, const std::string& field) {
+  if (s == "tcp") return lb::HealthCheckKind::Tcp;
+  if (s == "icmp") return lb::HealthCheckKind::Icmp;
+  if (s == "arp") return lb::HealthCheckKind::Arp;
+  if (s == "none") return lb::HealthCheckKind::None;
+  bad(field, "expected tcp, icmp, arp or none, got '" + s + "'");
+}
+
+lb::HealthCheckConfig parse_health(const YAML::Node& n, const std::string& where) {
+  if (!n.IsMap()) bad(where, "expected a mapping");
+  check_keys(n, where, {"type", "interval", "timeout", "rise", "fall", "port"});
+  lb::HealthCheckConfig h;
+  if (n["type"]) h.kind = parse_check_kind(scalar<std::string>(n["type"], where + ".type"), where + ".type");
+  if (n["interval"]) h.interval = seconds_field(n["interval"], where + ".interval", 0.05, 3600);
+  if (n["timeout"]) h.timeout = seconds_field(n["timeout"], where + ".timeout", 0.01, 3600);
+  if (n["rise"]) h.rise = ranged<uint32_t>(n["rise"], where + ".rise", 1, 100);
+  if (n["fall"]) h.fall = ranged<uint32_t>(n["fall"], where + ".fall", 1, 100);
+  if (n["port"]) h.tcp_port = ranged<uint16_t>(n["port"], where + ".port", 1, 65535);
+  if (h.timeout > h.interval) bad(where + ".timeout", "must not be longer than the interval");
+  return h;
+}
+
+lb::MetricRange parse_range(const YAML::Node& n, const std::string& field) {
+  if (!n.IsSequence() || n.size() != 2) bad(field, "expected [worst, best]");
+  lb::MetricRange r{scalar<double>(n[0], field + "[0]"), scalar<double>(n[1], field + "[1]")};
+  if (r.worst == r.best) bad(field, "worst and best must differ");
+  return r;
+}
+
+lb::ScoringConfig parse_scoring(const YAML::Node& n, const std::string& where) {
+  if (!n.IsMap()) bad(where, "expected a mapping");
+  check_keys(n, where, {"weights", "ranges", "max_age"});
+  lb::ScoringConfig sc;
+  if (const YAML::Node& w = n["weights"]) {
+    std::string f = where + ".weights";
+    if (!w.IsMap()) bad(f, "expected a mapping");
+    check_keys(w, f, {"cpu", "memory", "latency", "bandwidth"});
+    auto weight = [&](const char* k, double& out) {
+      if (!w[k]) return;
+      out = scalar<double>(w[k], f + "." + k);
+      if (out < 0) bad(f + "." + k, "must not be negative");
+    };
+    weight("cpu", sc.weight_cpu);
+    weight("memory", sc.weight_memory);
+    weight("latency", sc.weight_latency);
+    weight("bandwidth", sc.weight_bandwidth);
+    if (sc.weight_cpu + sc.weight_memory + sc.weight_latency + sc.weight_bandwidth <= 0) bad(f, "all weights are zero");
+  }
+  if (const YAML::Node& r = n["ranges"]) {
+    std::string f = where + ".ranges";
+    if (!r.IsMap()) bad(f, "expected a mapping");
+    check_keys(r, f, {"cpu", "memory", "latency_ms", "bandwidth_kbps"});
+    if (r["cpu"]) sc.cpu_pct = parse_range(r["cpu"], f + ".cpu");
+    if (r["memory"]) sc.memory_pct = parse_range(r["memory"], f + ".memory");
+    if (r["latency_ms"]) sc.latency_ms = parse_range(r["latency_ms"], f + ".latency_ms");
+    if (r["bandwidth_kbps"]) sc.bandwidth_kbps = parse_range(r["bandwidth_kbps"], f + ".bandwidth_kbps");
+  }
+  if (n["max_age"]) sc.max_age = seconds_field(n["max_age"], where + ".max_age", 0.1, 3600);
+  return sc;
+}
+
+void load_agent_key(lb::AgentConfig& agent, const std::string& path, const std::string& field) {
+  std::string err;
+  auto key = agent::load_key_file(path, &err);
+  if (!key) bad(field, err);
+  agent.key = std::move(*key);
+  agent.enabled = true;
+}
+
 lb::VipSpec parse_vip(const YAML::Node& n, const std::string& where) {
   if (!n.IsMap()) bad(where, "expected a mapping");
-  check_keys(n, where, {"name", "ip", "port", "protocol", "policy", "fake_mac", "backends"});
+  check_keys(
+      n, where,
+      {"name", "ip", "port", "protocol", "policy", "fake_mac", "backends", "health_check", "on_down", "scoring"});
   lb::VipSpec v;
   if (!n["ip"]) bad(where + ".ip", "missing");
   v.ip = parse_ip(scalar<std::string>(n["ip"], where + ".ip"), where + ".ip");
@@ -81,6 +167,18 @@ lb::VipSpec parse_vip(const YAML::Node& n, const std::string& where) {
     v.policy = parse_policy_field(scalar<std::string>(n["policy"], where + ".policy"), where + ".policy");
   if (n["fake_mac"])
     v.fake_mac = parse_mac(scalar<std::string>(n["fake_mac"], where + ".fake_mac"), where + ".fake_mac");
+  if (n["health_check"]) v.health = parse_health(n["health_check"], where + ".health_check");
+  if (n["scoring"]) v.scoring = parse_scoring(n["scoring"], where + ".scoring");
+  if (n["on_down"]) {
+    auto s = scalar<std::string>(n["on_down"], where + ".on_down");
+    if (s == "keep") {
+      v.on_down = lb::OnDown::KeepFlows;
+    } else if (s == "reset") {
+      v.on_down = lb::OnDown::RemoveFlows;
+    } else {
+      bad(where + ".on_down", "expected keep (existing connections stay) or reset (their flows are removed)");
+    }
+  }
   const YAML::Node& bs = n["backends"];
   if (!bs || !bs.IsSequence() || bs.size() == 0) bad(where + ".backends", "must be a non-empty list");
   for (std::size_t i = 0; i < bs.size(); ++i) {
@@ -89,10 +187,23 @@ lb::VipSpec parse_vip(const YAML::Node& n, const std::string& where) {
     if (bs[i].IsScalar()) {
       b.ip = parse_ip(bs[i].Scalar(), f);
     } else if (bs[i].IsMap()) {
-      check_keys(bs[i], f, {"ip", "weight"});
+      check_keys(bs[i], f, {"ip", "weight", "mode", "capacity_kbps"});
       if (!bs[i]["ip"]) bad(f + ".ip", "missing");
       b.ip = parse_ip(scalar<std::string>(bs[i]["ip"], f + ".ip"), f + ".ip");
       if (bs[i]["weight"]) b.weight = ranged<uint32_t>(bs[i]["weight"], f + ".weight", 1, 1000000);
+      if (bs[i]["mode"]) {
+        auto m = scalar<std::string>(bs[i]["mode"], f + ".mode");
+        if (m == "active") {
+          b.mode = lb::BackendMode::Active;
+        } else if (m == "drain") {
+          b.mode = lb::BackendMode::Drain;
+        } else {
+          bad(f + ".mode", "expected active or drain, got '" + m + "'");
+        }
+      }
+      if (bs[i]["capacity_kbps"]) {
+        b.capacity_kbps = ranged<uint64_t>(bs[i]["capacity_kbps"], f + ".capacity_kbps", 1, 1000000000000LL);
+      }
     } else {
       bad(f, "expected an IP address or a mapping with ip and weight");
     }
@@ -156,7 +267,7 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
   if (!root.IsMap()) bad(source, "top level must be a mapping");
   check_keys(root, "",
              {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout", "fake_mac",
-              "idle_timeout", "hard_timeout", "learning_switch", "vips"});
+              "idle_timeout", "hard_timeout", "learning_switch", "vips", "agent", "monitor", "connection_linger"});
   if (root["listen"])
     std::tie(c.listen_host, c.listen_port) = parse_host_port(scalar<std::string>(root["listen"], "listen"), "listen");
   if (root["of_versions"]) {
@@ -174,7 +285,42 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
   if (root["fake_mac"]) b.fake_mac = parse_mac(scalar<std::string>(root["fake_mac"], "fake_mac"), "fake_mac");
   if (root["idle_timeout"]) b.idle_timeout_s = ranged<uint16_t>(root["idle_timeout"], "idle_timeout", 1, 65535);
   if (root["hard_timeout"]) b.hard_timeout_s = ranged<uint16_t>(root["hard_timeout"], "hard_timeout", 0, 65535);
+  if (root["connection_linger"]) {
+    b.connection_linger = seconds_field(root["connection_linger"], "connection_linger", 0, 86400);
+  }
   if (root["learning_switch"]) b.learning_switch = scalar<bool>(root["learning_switch"], "learning_switch");
+  if (const YAML::Node& a = root["agent"]) {
+    if (!a.IsMap()) bad("agent", "expected a mapping");
+    check_keys(a, "agent", {"enabled", "port", "key_file", "max_age", "silence_timeout"});
+    b.agent.enabled = a["enabled"] ? scalar<bool>(a["enabled"], "agent.enabled") : true;
+    if (a["port"]) b.agent.port = ranged<uint16_t>(a["port"], "agent.port", 1, 65535);
+    if (a["max_age"]) b.agent.max_age = seconds_field(a["max_age"], "agent.max_age", 0.1, 3600);
+    if (a["silence_timeout"]) {
+      b.agent.silence_timeout = seconds_field(a["silence_timeout"], "agent.silence_timeout", 0, 3600);
+    }
+    if (b.agent.enabled) {
+      if (!a["key_file"]) bad("agent.key_file", "missing (reports are authenticated with HMAC-SHA256)");
+      load_agent_key(b.agent, scalar<std::string>(a["key_file"], "agent.key_file"), "agent.key_file");
+    }
+  }
+  if (const YAML::Node& m = root["monitor"]) {
+    if (!m.IsMap()) bad("monitor", "expected a mapping");
+    check_keys(m, "monitor",
+               {"latency_probe_interval", "latency_probe_timeout", "rtt_smoothing", "port_stats_interval",
+                "metrics_log_interval"});
+    auto& mc = b.monitor;
+    auto secs = [&](const char* k, lb::Duration& out, double lo, double hi) {
+      if (m[k]) out = seconds_field(m[k], std::string("monitor.") + k, lo, hi);
+    };
+    secs("latency_probe_interval", mc.latency_probe_interval, 0, 3600);
+    secs("latency_probe_timeout", mc.latency_probe_timeout, 0.01, 3600);
+    secs("port_stats_interval", mc.port_stats_interval, 0, 3600);
+    secs("metrics_log_interval", mc.metrics_log_interval, 0, 86400);
+    if (m["rtt_smoothing"]) {
+      mc.rtt_smoothing = scalar<double>(m["rtt_smoothing"], "monitor.rtt_smoothing");
+      if (!(mc.rtt_smoothing > 0 && mc.rtt_smoothing <= 1)) bad("monitor.rtt_smoothing", "must be in (0, 1]");
+    }
+  }
   if (root["vips"]) {
     if (!root["vips"].IsSequence()) bad("vips", "expected a list");
     for (std::size_t i = 0; i < root["vips"].size(); ++i) {
@@ -230,6 +376,9 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   uint64_t seed = 0;
   double echo_interval = 0, echo_timeout = 0;
   bool no_learning = false;
+  std::string health_check, agent_key_file;
+  int agent_port = 0;
+  double metrics_log_interval = -1;
   app.add_option("-c,--config", config_path, "YAML configuration file (flags below override it)");
   app.add_option("--listen", listen, "address:port to accept switch connections on [0.0.0.0:6653]");
   app.add_option("--vip", vip, "virtual IP of a single VIP (replaces the config file's vips)");
@@ -243,6 +392,13 @@ ParseOutcome parse_command_line(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--hard-timeout", hard_timeout, "hard timeout of connection flow entries, 0 = none [0]")
       ->check(CLI::Range(0, 65535));
+  app.add_option("--health-check", health_check, "active check for --vip backends: tcp, icmp, arp or none [tcp]");
+  app.add_option("--agent-key-file", agent_key_file,
+                 "accept fulcrum-agent reports authenticated with the key in this file (enables agents)");
+  app.add_option("--agent-port", agent_port, "UDP port of the VIP that agents report to [7070]")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--metrics-log-interval", metrics_log_interval,
+                 "seconds between log lines with every backend's metrics, 0 = never [10]");
   app.add_flag("--no-learning-switch", no_learning, "drop traffic that is not for a VIP instead of L2-forwarding it");
   app.add_option("--of-versions", of_versions, "OpenFlow versions accepted, e.g. 1.0,1.3 [1.0,1.3]");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off [info]");
@@ -274,6 +430,12 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   if (idle_timeout >= 0) c.balancer.idle_timeout_s = static_cast<uint16_t>(idle_timeout);
   if (hard_timeout >= 0) c.balancer.hard_timeout_s = static_cast<uint16_t>(hard_timeout);
   if (no_learning) c.balancer.learning_switch = false;
+  if (!agent_key_file.empty()) load_agent_key(c.balancer.agent, agent_key_file, "--agent-key-file");
+  if (agent_port) c.balancer.agent.port = static_cast<uint16_t>(agent_port);
+  if (metrics_log_interval >= 0) {
+    c.balancer.monitor.metrics_log_interval =
+        std::chrono::duration_cast<lb::Duration>(std::chrono::duration<double>(metrics_log_interval));
+  }
   if (!vip.empty()) {
     if (backends.empty()) throw ConfigError("--backends: required with --vip");
     lb::VipSpec v;
@@ -283,9 +445,10 @@ ParseOutcome parse_command_line(int argc, char** argv) {
     if (vip_port) v.port = static_cast<uint16_t>(vip_port);
     if (!protocol.empty()) v.ip_proto = parse_protocol(protocol, "--protocol");
     if (!policy.empty()) v.policy = parse_policy_field(policy, "--policy");
+    if (!health_check.empty()) v.health.kind = parse_check_kind(health_check, "--health-check");
     c.balancer.vips = {v};
-  } else if (!backends.empty() || vip_port || !protocol.empty() || !policy.empty()) {
-    throw ConfigError("--vip: required with --backends, --vip-port, --protocol and --policy");
+  } else if (!backends.empty() || vip_port || !protocol.empty() || !policy.empty() || !health_check.empty()) {
+    throw ConfigError("--vip: required with --backends, --vip-port, --protocol, --policy and --health-check");
   }
   validate(c);
   return ParseOutcome{c, 0};

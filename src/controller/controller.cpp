@@ -215,6 +215,8 @@ class Session : public std::enable_shared_from_this<Session> {
           ctl_.balancer_.flow_removed(dpid_, *fr, now, ctl_.outbox_);
         } else if (const auto* ps = std::get_if<of::PortStatus>(&msg)) {
           ctl_.balancer_.port_status(dpid_, *ps, now, ctl_.outbox_);
+        } else if (const auto* st = std::get_if<of::PortStatsReply>(&msg)) {
+          ctl_.balancer_.port_stats(dpid_, *st, now);
         } else {
           spdlog::debug("ignoring {} from dpid={}", of::message_name(msg), dpid_str(dpid_));
         }
@@ -347,13 +349,26 @@ void Controller::accept() {
 }
 
 void Controller::on_tick() {
-  balancer_.tick(std::chrono::steady_clock::now(), outbox_);
+  const auto now = std::chrono::steady_clock::now();
+  // Agent reports carry wall-clock timestamps; the core runs on steady time.
+  const auto wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const auto steady_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  balancer_.set_wall_offset_ms(wall_ms - steady_ms);
+  balancer_.tick(now, outbox_);
   dispatch();
   flush_dirty();
   tick_timer_.expires_after(config_.tick_interval);
   tick_timer_.async_wait([this](asio::error_code ec) {
     if (!ec && !stopped_) on_tick();
   });
+}
+
+void Controller::reconfigure(lb::BalancerConfig config) {
+  balancer_.reconfigure(std::move(config), std::chrono::steady_clock::now(), outbox_);
+  dispatch();
+  flush_dirty();
 }
 
 void Controller::session_up(const std::shared_ptr<Session>& s) {

@@ -53,6 +53,8 @@ class Controller {
   // Binds and listens; throws std::system_error at start-up when it cannot.
   void start();
   void stop();
+  // Applies a new balancer configuration (SIGHUP) and sends what it implies.
+  void reconfigure(lb::BalancerConfig config);
   [[nodiscard]] uint16_t bound_port() const { return bound_port_; }
   [[nodiscard]] const ControllerCounters& counters() const { return counters_; }
   [[nodiscard]] std::size_t switches_up() const { return by_dpid_.size(); }

@@ -48,6 +48,13 @@ BalancerConfig make_config(std::optional<uint16_t> vip_port = std::nullopt) {
   vip.ip = kVip;
   vip.port = vip_port;
   for (Ipv4Addr b : kBackendIp) vip.backends.push_back(BackendSpec{b, 1});
+  // These tests cover discovery, ARP and forwarding: no active health checks,
+  // latency probes or statistics requests in the switch's message log (the
+  // monitoring has its own tests).
+  vip.health.kind = HealthCheckKind::None;
+  cfg.monitor.latency_probe_interval = Duration::zero();
+  cfg.monitor.port_stats_interval = Duration::zero();
+  cfg.monitor.metrics_log_interval = Duration::zero();
   cfg.vips.push_back(vip);
   return cfg;
 }
@@ -448,15 +455,29 @@ TEST(BalancerVipPort, OtherPortOfTheVipIsDroppedAndCounted) {
   EXPECT_EQ(r.outputs()[0].port, backend_port(0));
 }
 
-TEST_F(BalancerTest, NoBackendLearnedDropsAndCountsWithoutFlowMods) {
+TEST_F(BalancerTest, NoBackendLearnedIsRefusedWithAResetAndNoFlowMods) {
   const Client& c = kClients[0];
   client_arp(c);
   sw().forget_log();
   Injection r = sw().inject(c.port, client_tcp(c, 40000));
   EXPECT_TRUE(r.packet_in);
   EXPECT_TRUE(r.flow_mods.empty());
-  EXPECT_TRUE(r.packet_outs.empty());
+  // The client gets a TCP reset from the VIP instead of silence.
+  ASSERT_EQ(r.packet_outs.size(), 1u);
+  EXPECT_TRUE(r.outputs().empty());  // the SYN itself goes nowhere
+  ASSERT_EQ(r.packet_outs[0].outputs.size(), 1u);
+  EXPECT_EQ(r.packet_outs[0].outputs[0].port, c.port);
+  auto rst = parsed(r.packet_outs[0].frame);
+  ASSERT_EQ(rst.l4, pkt::L4::Tcp);
+  EXPECT_EQ(rst.eth_src, kFake);
+  EXPECT_EQ(rst.eth_dst, c.mac);
+  EXPECT_EQ(rst.ipv4.src, kVip);
+  EXPECT_EQ(rst.ipv4.dst, c.ip);
+  EXPECT_EQ(rst.tcp.src_port, 80);
+  EXPECT_EQ(rst.tcp.dst_port, 40000);
+  EXPECT_EQ(rst.tcp.flags, pkt::kTcpRst | pkt::kTcpAck);
   EXPECT_EQ(bench().counters().no_backend_drops, 1u);
+  EXPECT_EQ(bench().counters().tcp_resets_sent, 1u);
   EXPECT_TRUE(vip_state().connections.empty());
   EXPECT_EQ(sw().table().size(), 1u);
 }
@@ -491,7 +512,7 @@ TEST_F(BalancerTest, IcmpEchoToVipIsAnswered) {
 
 // ---- connection lifetime ------------------------------------------------------------
 
-TEST_F(BalancerTest, IdleExpiryEndsTheConnectionAndDeletesTheReturnEntry) {
+TEST_F(BalancerTest, IdleExpiryRemovesTheEntriesAndTheConnectionResumesOnItsBackend) {
   ready();
   const Client& c = kClients[0];
   ASSERT_EQ(connect(c, 40000), 0u);
@@ -508,10 +529,11 @@ TEST_F(BalancerTest, IdleExpiryEndsTheConnectionAndDeletesTheReturnEntry) {
   ASSERT_FALSE(sw().flow_removed.empty());
   EXPECT_EQ(sw().flow_removed[0].cookie, ret.cookie & ~uint64_t{1});
   EXPECT_EQ(sw().flow_removed[0].reason, of::FlowRemovedReason::IdleTimeout);
-  EXPECT_TRUE(vip_state().connections.empty());
-  EXPECT_EQ(vip_state().backends[0].active, 0u);
-  EXPECT_EQ(vip_state().backends[0].total, 1u);
-  EXPECT_EQ(bench().counters().connections_ended, 1u);
+  // Idle is not closed: the connection stays, dormant, with its backend.
+  ASSERT_EQ(vip_state().connections.size(), 1u);
+  EXPECT_TRUE(vip_state().connections.begin()->second.dormant);
+  EXPECT_EQ(vip_state().backends[0].active, 1u);
+  EXPECT_EQ(bench().counters().connections_ended, 0u);
 
   of::FlowMod del = sw().flow_mods.back();
   EXPECT_EQ(del.command, of::FlowModCommand::DeleteStrict);
@@ -522,7 +544,50 @@ TEST_F(BalancerTest, IdleExpiryEndsTheConnectionAndDeletesTheReturnEntry) {
   // The return entry's own flow-removed (reason delete) is a known twin.
   EXPECT_EQ(bench().counters().flow_removed_unknown, 0u);
 
-  // The same 5-tuple later is a new connection (next backend in turn).
+  // The client speaks again after a long silence: same backend, entries back.
+  bench().advance(seconds(60));
+  sw().forget_log();
+  Injection r = sw().inject(c.port, client_tcp(c, 40000, 80, pkt::kTcpAck));
+  ASSERT_TRUE(r.packet_in);
+  ASSERT_EQ(r.outputs().size(), 1u);
+  EXPECT_EQ(r.outputs()[0].port, backend_port(0));
+  EXPECT_EQ(r.flow_mods.size(), 2u);
+  EXPECT_EQ(bench().counters().connections_resumed, 1u);
+  EXPECT_FALSE(vip_state().connections.begin()->second.dormant);
+  EXPECT_FALSE(sw().inject(c.port, client_tcp(c, 40000, 80, pkt::kTcpAck)).packet_in);  // entries in place
+}
+
+TEST_F(BalancerTest, DormantConnectionIsForgottenAfterTheLinger) {
+  BalancerConfig cfg = make_config();
+  cfg.connection_linger = seconds(30);
+  start(cfg);
+  ready();
+  const Client& c = kClients[0];
+  ASSERT_EQ(connect(c, 40000), 0u);
+  bench().advance(seconds(10));  // entries idle out: dormant
+  ASSERT_EQ(vip_state().connections.size(), 1u);
+  bench().advance(seconds(29));
+  EXPECT_EQ(vip_state().connections.size(), 1u);
+  bench().advance(seconds(2));  // 30 s dormant
+  EXPECT_TRUE(vip_state().connections.empty());
+  EXPECT_EQ(vip_state().backends[0].active, 0u);
+  EXPECT_EQ(vip_state().backends[0].total, 1u);
+  EXPECT_EQ(bench().counters().connections_ended, 1u);
+  // The same 5-tuple now is a new connection (next backend in turn).
+  EXPECT_EQ(connect(c, 40000), 1u);
+}
+
+TEST_F(BalancerTest, WithoutLingerIdleExpiryEndsTheConnection) {
+  BalancerConfig cfg = make_config();
+  cfg.connection_linger = Duration::zero();
+  start(cfg);
+  ready();
+  const Client& c = kClients[0];
+  ASSERT_EQ(connect(c, 40000), 0u);
+  bench().advance(seconds(10));
+  EXPECT_TRUE(vip_state().connections.empty());
+  EXPECT_EQ(vip_state().backends[0].active, 0u);
+  EXPECT_EQ(bench().counters().connections_ended, 1u);
   EXPECT_EQ(connect(c, 40000), 1u);
 }
 

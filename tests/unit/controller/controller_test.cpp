@@ -127,6 +127,11 @@ class ControllerTest : public ::testing::Test {
     vip.backends = {lb::BackendSpec{*Ipv4Addr::parse("10.0.0.11"), 1}};
     bc.vips = {vip};
     bc.discovery_retry_min = 10s;  // one probe per switch-up, so scripts stay predictable
+    // No health checks, latency probes or statistics requests: these tests
+    // script the session, not the monitoring.
+    bc.vips[0].health.kind = lb::HealthCheckKind::None;
+    bc.monitor.latency_probe_interval = lb::Duration::zero();
+    bc.monitor.port_stats_interval = lb::Duration::zero();
     balancer_ = std::make_unique<lb::Balancer>(bc, rng_);
     cc.listen_host = "127.0.0.1";
     cc.listen_port = 0;
