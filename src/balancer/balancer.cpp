@@ -441,6 +441,8 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   ++counters_.connections_assigned;
   sw.by_cookie[c.cookie] = {vip_index, key};
   vip.connections.emplace(key, c);
+  // Formatting addresses costs more than the whole decision: only when asked.
+  if (!spdlog::should_log(spdlog::level::debug)) return;
   spdlog::debug("connection assigned vip={} client={}:{} proto={} backend={} dpid={}", key.vip.str(),
                 key.client_ip.str(), key.client_port, key.proto == pkt::kIpProtoTcp ? "tcp" : "udp", b.spec.ip.str(),
                 dpid_str(sw.dpid));

@@ -6,6 +6,7 @@
 
 #include "agent/report.hpp"
 #include "balancer/balancer.hpp"
+#include "balancer/scoring.hpp"
 #include "packet/packet.hpp"
 
 namespace fulcrum::lb {
@@ -216,10 +217,13 @@ void Balancer::monitor_tick(SwitchState& sw, TimePoint now, Outbox& out) {
     for (const VipState& vip : sw.vips) {
       for (const BackendState& b : vip.backends) {
         BackendView v = view(vip, b, now);
-        spdlog::info("metrics vip={} backend={} state={} active={} total={} cpu={} mem={} rtt={} avail_bw={} dpid={}",
-                     vip.spec->ip.str(), b.spec.ip.str(), state_name(b), b.active, b.total, opt_str(v.cpu_pct, "%"),
-                     opt_str(v.memory_pct, "%"), opt_str(v.rtt_ms, "ms"), opt_str(v.avail_bw_kbps, "kb/s"),
-                     dpid_str(sw.dpid));
+        ScoreBreakdown sc = score_breakdown(v, vip.spec->scoring);
+        spdlog::info(
+            "metrics vip={} backend={} state={} active={} total={} cpu={} mem={} rtt={} avail_bw={} "
+            "norm=[cpu {:.0f} mem {:.0f} lat {:.0f} bw {:.0f}] score={:.1f} since_report={} dpid={}",
+            vip.spec->ip.str(), b.spec.ip.str(), state_name(b), b.active, b.total, opt_str(v.cpu_pct, "%"),
+            opt_str(v.memory_pct, "%"), opt_str(v.rtt_ms, "ms"), opt_str(v.avail_bw_kbps, "kb/s"), sc.cpu, sc.memory,
+            sc.latency, sc.bandwidth, sc.total, b.assigned_since_report, dpid_str(sw.dpid));
       }
     }
   }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agent/report.hpp"
+#include "balancer/scoring.hpp"
 
 namespace fulcrum::config {
 
@@ -140,6 +141,7 @@ lb::ScoringConfig parse_scoring(const YAML::Node& n, const std::string& where) {
     if (r["bandwidth_kbps"]) sc.bandwidth_kbps = parse_range(r["bandwidth_kbps"], f + ".bandwidth_kbps");
   }
   if (n["max_age"]) sc.max_age = seconds_field(n["max_age"], where + ".max_age", 0.1, 3600);
+  if (auto err = lb::validate(sc)) bad(where, *err);
   return sc;
 }
 
