@@ -439,7 +439,6 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   ++b.total;
   ++b.assigned_since_report;
   ++counters_.connections_assigned;
-  sw.by_cookie[c.cookie] = {vip_index, key};
   vip.connections.emplace(key, c);
   // Formatting addresses costs more than the whole decision: only when asked.
   if (!spdlog::should_log(spdlog::level::debug)) return;
@@ -495,16 +494,31 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now,
     ++counters_.flow_removed_unknown;
     return;
   }
+  // The entry's match names the connection (no cookie index: it would cost
+  // more memory per connection than the connection itself).
   const bool is_return = (fr.cookie & kCookieReturnBit) != 0;
-  auto ref = sw->by_cookie.find(fr.cookie & ~kCookieReturnBit);
-  if (ref == sw->by_cookie.end()) return;  // the twin of a connection already ended
-  auto [vip_index, key] = ref->second;
-  VipState& vip = sw->vips[vip_index];
-  auto it = vip.connections.find(key);
-  if (it == vip.connections.end()) {
-    sw->by_cookie.erase(ref);
+  const of::Match& m = fr.match;
+  if (!m.ip_proto || !m.ipv4_src || !m.ipv4_dst || !m.tp_src || !m.tp_dst) {
+    ++counters_.flow_removed_unknown;
     return;
   }
+  VipState* vip_found = nullptr;
+  std::unordered_map<ConnKey, Connection>::iterator it;
+  for (VipState& v : sw->vips) {
+    ConnKey k = is_return ? ConnKey{*m.ip_proto, *m.ipv4_dst, *m.tp_dst, v.spec->ip, *m.tp_src}
+                          : ConnKey{*m.ip_proto, *m.ipv4_src, *m.tp_src, *m.ipv4_dst, *m.tp_dst};
+    if (k.vip != v.spec->ip) continue;
+    auto found = v.connections.find(k);
+    // The cookie tells this connection from an earlier one on the same 5-tuple
+    // (the twin entry of a connection that already ended, say).
+    if (found == v.connections.end() || found->second.cookie != (fr.cookie & ~kCookieReturnBit)) continue;
+    vip_found = &v;
+    it = found;
+    break;
+  }
+  if (vip_found == nullptr) return;
+  VipState& vip = *vip_found;
+  const ConnKey key = it->first;
   Connection& c = it->second;
   if (is_return) {
     // Idle in the return direction only; re-installed on the next packet.
@@ -524,7 +538,7 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now,
     // long): keep the backend so its next packet goes back to it.
     c.dormant = true;
     c.idle_since = now;
-    sw->dormant.emplace_back(c.cookie, now);
+    sw->dormant.emplace_back(key, now);
     return;
   }
   end_connection(*sw, vip, it);
@@ -534,21 +548,21 @@ void Balancer::end_connection(SwitchState& sw, VipState& vip, std::unordered_map
   BackendState& b = vip.backends[it->second.backend];
   if (b.active > 0) --b.active;
   ++counters_.connections_ended;
-  sw.by_cookie.erase(it->second.cookie);
+  (void)sw;
   vip.connections.erase(it);
 }
 
 void Balancer::expire_dormant(SwitchState& sw, TimePoint now) {
   while (!sw.dormant.empty() && now - sw.dormant.front().second >= config_.connection_linger) {
-    auto [cookie, since] = sw.dormant.front();
+    auto [key, since] = sw.dormant.front();
     sw.dormant.pop_front();
-    auto ref = sw.by_cookie.find(cookie);
-    if (ref == sw.by_cookie.end()) continue;
-    VipState& vip = sw.vips[ref->second.first];
-    auto it = vip.connections.find(ref->second.second);
-    // Skip connections that woke up since (or slept again later).
-    if (it == vip.connections.end() || !it->second.dormant || it->second.idle_since != since) continue;
-    end_connection(sw, vip, it);
+    for (VipState& vip : sw.vips) {
+      if (vip.spec->ip != key.vip) continue;
+      auto it = vip.connections.find(key);
+      // Skip connections that woke up since (or slept again later).
+      if (it == vip.connections.end() || !it->second.dormant || it->second.idle_since != since) continue;
+      end_connection(sw, vip, it);
+    }
   }
 }
 

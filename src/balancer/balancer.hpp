@@ -166,10 +166,8 @@ struct SwitchState {
   std::unordered_map<Ipv4Addr, HostRecord> clients;  // hosts that talked to a VIP
   std::unordered_set<of::PortNo> client_ports;
   std::unordered_map<MacAddr, of::PortNo> l2;  // learning switch table
-  // cookie (without the direction bit) -> (vip index, connection key)
-  std::unordered_map<uint64_t, std::pair<uint32_t, ConnKey>> by_cookie;
-  // Dormant connections in the order they went idle: (cookie, idle since).
-  std::deque<std::pair<uint64_t, TimePoint>> dormant;
+  // Dormant connections in the order they went idle: (connection, idle since).
+  std::deque<std::pair<ConnKey, TimePoint>> dormant;
 };
 
 class Balancer {
@@ -232,7 +230,6 @@ class Balancer {
                               bool failure, Outbox& out);
   void reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out);
   void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
-  void rebuild_cookie_index(SwitchState& sw);
   void end_connection(SwitchState& sw, VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
   void expire_dormant(SwitchState& sw, TimePoint now);
 

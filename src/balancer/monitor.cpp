@@ -132,14 +132,6 @@ void Balancer::build_vips(SwitchState& sw, TimePoint now, std::vector<VipState>*
     vips.push_back(std::move(v));
   }
   sw.vips = std::move(vips);
-  rebuild_cookie_index(sw);
-}
-
-void Balancer::rebuild_cookie_index(SwitchState& sw) {
-  sw.by_cookie.clear();
-  for (uint32_t vi = 0; vi < sw.vips.size(); ++vi) {
-    for (const auto& [key, c] : sw.vips[vi].connections) sw.by_cookie[c.cookie] = {vi, key};
-  }
 }
 
 void Balancer::reconfigure(BalancerConfig config, TimePoint now, Outbox& out) {
@@ -377,7 +369,6 @@ void Balancer::reset_connections_of(SwitchState& sw, VipState& vip, uint32_t bac
       fm->flags = 0;
       out.send(sw.dpid, *fm);
     }
-    sw.by_cookie.erase(c.cookie);
     ++counters_.connections_reset_on_down;
     ++counters_.connections_ended;
     it = vip.connections.erase(it);

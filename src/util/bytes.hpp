@@ -117,7 +117,11 @@ class ByteWriter {
 
  private:
   void put_be(uint64_t v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) out_.push_back(static_cast<uint8_t>(v >> (8 * (n - 1 - i))));
+    // One size change per value, not one push_back (and capacity check) per byte.
+    const std::size_t pos = out_.size();
+    out_.resize(pos + n);
+    uint8_t* p = out_.data() + pos;
+    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
   }
   std::vector<uint8_t>& out_;
 };
