@@ -378,14 +378,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
     const bool usable = b.learned && !b.retired && b.health.up() && !b.agent_unhealthy && !b.agent_silent;
     if (usable) {
       c.dormant = false;
-      c.client_port_no = pin.in_port;
-      c.client_mac = p.eth_src;
-      c.return_installed = true;
-      out.send(sw.dpid, forward_flow(vip, key, c));
-      out.send(sw.dpid, return_flow(vip, key, c));
-      of::ActionList actions{of::ActSetEthSrc{vip.fake_mac}, of::ActSetEthDst{b.mac}, of::ActSetIpv4Dst{b.spec.ip},
-                             of::ActOutput{b.port, 0}};
-      packet_out(sw.dpid, pin, actions, out);
+      install(sw, vip, key, c, pin, p, out);
       ++counters_.connections_resumed;
       return;
     }
@@ -396,10 +389,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
     // The switch has not installed our entries yet: same backend, nothing
     // installed twice.
     ++counters_.duplicate_packet_ins;
-    const BackendState& b = vip.backends[it->second.backend];
-    of::ActionList actions{of::ActSetEthSrc{vip.fake_mac}, of::ActSetEthDst{b.mac}, of::ActSetIpv4Dst{b.spec.ip},
-                           of::ActOutput{b.port, 0}};
-    packet_out(sw.dpid, pin, actions, out);
+    packet_out(sw.dpid, pin, forward_actions(vip, vip.backends[it->second.backend]), out);
     return;
   }
 
@@ -426,14 +416,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   Connection c;
   c.backend = *chosen;
   c.cookie = (epoch_ << kCookieEpochShift) | ((++next_cookie_ << 1) & ((uint64_t{1} << kCookieEpochShift) - 1));
-  c.client_port_no = pin.in_port;
-  c.client_mac = p.eth_src;
-  c.return_installed = true;
-  out.send(sw.dpid, forward_flow(vip, key, c));
-  out.send(sw.dpid, return_flow(vip, key, c));
-  of::ActionList actions{of::ActSetEthSrc{vip.fake_mac}, of::ActSetEthDst{b.mac}, of::ActSetIpv4Dst{b.spec.ip},
-                         of::ActOutput{b.port, 0}};
-  packet_out(sw.dpid, pin, actions, out);
+  install(sw, vip, key, c, pin, p, out);
 
   ++b.active;
   ++b.total;
@@ -445,6 +428,23 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   spdlog::debug("connection assigned vip={} client={}:{} proto={} backend={} dpid={}", key.vip.str(),
                 key.client_ip.str(), key.client_port, key.proto == pkt::kIpProtoTcp ? "tcp" : "udp", b.spec.ip.str(),
                 dpid_str(sw.dpid));
+}
+
+// Both entries of a connection, then its packet on its way. The client's MAC
+// and port come from this packet (it may have moved since the last one).
+void Balancer::install(SwitchState& sw, const VipState& vip, const ConnKey& key, Connection& c, const of::PacketIn& pin,
+                       const pkt::ParsedPacket& p, Outbox& out) const {
+  c.client_port_no = pin.in_port;
+  c.client_mac = p.eth_src;
+  c.return_installed = true;
+  out.send(sw.dpid, forward_flow(vip, key, c));
+  out.send(sw.dpid, return_flow(vip, key, c));
+  packet_out(sw.dpid, pin, forward_actions(vip, vip.backends[c.backend]), out);
+}
+
+of::ActionList Balancer::forward_actions(const VipState& vip, const BackendState& b) const {
+  return of::ActionList{of::ActSetEthSrc{vip.fake_mac}, of::ActSetEthDst{b.mac}, of::ActSetIpv4Dst{b.spec.ip},
+                        of::ActOutput{b.port, 0}};
 }
 
 of::FlowMod Balancer::forward_flow(const VipState& vip, const ConnKey& key, const Connection& c) const {
@@ -462,8 +462,7 @@ of::FlowMod Balancer::forward_flow(const VipState& vip, const ConnKey& key, cons
   fm.match.ipv4_dst = key.vip;
   fm.match.tp_src = key.client_port;
   fm.match.tp_dst = key.vip_port;
-  fm.actions = {of::ActSetEthSrc{vip.fake_mac}, of::ActSetEthDst{b.mac}, of::ActSetIpv4Dst{b.spec.ip},
-                of::ActOutput{b.port, 0}};
+  fm.actions = forward_actions(vip, b);
   return fm;
 }
 

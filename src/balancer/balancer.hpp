@@ -233,6 +233,9 @@ class Balancer {
   void end_connection(SwitchState& sw, VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
   void expire_dormant(SwitchState& sw, TimePoint now);
 
+  void install(SwitchState& sw, const VipState& vip, const ConnKey& key, Connection& c, const of::PacketIn& pin,
+               const pkt::ParsedPacket& p, Outbox& out) const;
+  of::ActionList forward_actions(const VipState& vip, const BackendState& b) const;
   of::FlowMod forward_flow(const VipState& vip, const ConnKey& key, const Connection& c) const;
   of::FlowMod return_flow(const VipState& vip, const ConnKey& key, const Connection& c) const;
   void packet_out(Dpid dpid, const of::PacketIn& pin, of::ActionList actions, Outbox& out) const;
