@@ -151,9 +151,9 @@ tb_assert_eq "servers back: 30/30 succeed, 10 per backend" "30 b1=10 b2=10 b3=10
 
 # ------------------------------------------------------------------ d. draining
 tb_log "d. drain the backend of a slow download"
-slow_get() { # HOST LPORT OUTFILE: 2 MiB/s download of /big (bounded 30 s); prints "rc size"
+slow_get() { # HOST LPORT OUTFILE [RATE]: RATE (2M) bytes/s download of /big (bounded 30 s); prints "rc size"
   local out
-  out=$(tb_exec "$1" curl -s --noproxy '*' --limit-rate 2M --max-time 30 --local-port "$2" -o "$3" \
+  out=$(tb_exec "$1" curl -s --noproxy '*' --limit-rate "${4:-2M}" --max-time 30 --local-port "$2" -o "$3" \
     -w '%{size_download}' "http://$TB_VIP/big")
   echo "$? ${out:-0}"
 }
@@ -198,7 +198,7 @@ tb_assert_eq "$xn active again: 30/30 succeed, 10 per backend" "30 b1=10 b2=10 b
 # endpoint"); the service on port 80 keeps running when it fails.
 tb_log "e. on_down keep vs reset, check on port 8080"
 for h in b1 b2 b3; do hl_start_web "$h" 8080 "hc-$h" || tb_bail "health endpoint on $h starts"; done
-# ondown_case MODE LPORT: slow download, then the serving backend fails its check.
+# ondown_case MODE LPORT RATE: slow download, then the serving backend fails its check.
 # Sets OD_X (backend name), OD_RC_SIZE ("rc size"), OD_AFTER_DOWN_MS (download end - backend down).
 ondown_case() {
   local mode=$1 lport=$2 ip i t_dn
@@ -207,7 +207,7 @@ ondown_case() {
   hl_reload || tb_fail "SIGHUP reload (on_down: $mode, check port 8080)"
   sleep 1.2 # checks on 8080 pass
   tb_assert_eq "on_down $mode: no backend down with the 8080 checks" 0 "$(hl_count_since "$mark" "backend down")"
-  slow_get c1 "$lport" "$TB_RUN/big-$mode.out" >"$TB_RUN/slow-$mode.txt" &
+  slow_get c1 "$lport" "$TB_RUN/big-$mode.out" "$3" >"$TB_RUN/slow-$mode.txt" &
   slow_pid=$!
   ip=""
   for ((i = 0; i < 50; i++)); do
@@ -227,15 +227,36 @@ ondown_case() {
     t_dn=$(now_ms)
     tb_fail "on_down $mode: $OD_X down within 5 s of its health endpoint's death"
   fi
+  # Precondition: the connection still carries data when its backend fails.
+  if tb__alive "$slow_pid"; then
+    tb_ok "on_down $mode: the download is still running when $OD_X goes down"
+  else
+    tb_fail "on_down $mode: the download is still running when $OD_X goes down" "it ended before (test timing, not a verdict on on_down)"
+  fi
+  if [[ "$mode" == reset ]]; then
+    sleep 0.3
+    # Entries of the reset connection (client port $lport) that still lead
+    # to or come from the failed backend (a later packet of the client is
+    # balanced afresh to another backend, which answers it with a RST).
+    OD_FLOWS=$(timeout 5 ovs-ofctl -O "$TB_OF_PROTO" dump-flows "$TB_BR" | grep -E "tp_(src|dst)=$lport[ ,]" |
+      grep -E "nw_src=$ip,|->ip_dst=$ip,|set_field:$ip->ip_dst")
+  fi
   wait "$slow_pid"
   OD_AFTER_DOWN_MS=$(($(now_ms) - t_dn))
   OD_RC_SIZE=$(cat "$TB_RUN/slow-$mode.txt")
   hl_start_web "$OD_X" 8080 "hc-$OD_X" || tb_bail "health endpoint on $OD_X restarts"
   hl_wait_since "$mark" "backend up vip=$TB_VIP backend=$ip " 10 || tb_fail "on_down $mode: $OD_X up again"
 }
-ondown_case keep 45001
+ondown_case keep 45001 2M
 tb_assert_eq "on_down keep: the download from the failed $OD_X completes intact" "0 $BIG_BYTES" "$OD_RC_SIZE"
-ondown_case reset 45002
+OD_FLOWS=""
+ondown_case reset 45002 1M # 12 s nominal: still running when the backend fails
+if [[ -z "$OD_FLOWS" ]]; then
+  tb_ok "on_down reset: no entry of the reset connection leads to the failed backend 0.3 s after down"
+else
+  tb_fail "on_down reset: no entry of the reset connection leads to the failed backend 0.3 s after down" "$OD_FLOWS"
+fi
+tb_note "fulcrum log about client port 45002:" "$(grep -E ':45002 |=45002' "$TB_RUN/fulcrum.log" | cut -c1-220 | head -n 8)"
 tb_log "on_down reset: download ended $OD_AFTER_DOWN_MS ms after 'backend down' with 'curl exit, bytes' = $OD_RC_SIZE"
 read -r od_rc od_size <<<"$OD_RC_SIZE"
 if [[ "$od_rc" != 0 ]] && ((od_size < BIG_BYTES && OD_AFTER_DOWN_MS < 3000)); then
