@@ -84,6 +84,9 @@ tb_ns() { echo "${TB_PREFIX}-$1"; }       # namespace of host c1/b2/...
 tb_if() { echo "${TB_PREFIX}-$1"; }       # host-side veth of host c1/b2/...
 # Run a command inside a host's namespace: tb_exec c1 ping -c1 10.0.0.2
 tb_exec() { local h=$1; shift; ip netns exec "$(tb_ns "$h")" "$@"; }
+# Background processes are started with `ip netns exec` directly, not through
+# tb_exec: `tb_exec ... &` forks a subshell, and $! would be the subshell's pid
+# (a TERM to it orphans the real process; SIGINT is ignored by it).
 
 # ---------------------------------------------------------------- reporting --
 
@@ -323,7 +326,7 @@ tb_start_web_servers() {
     mkdir -p "$dir"
     printf '%s' "$h" >"$dir/whoami"
     head -c 102400 /dev/zero | tr '\0' 'x' >"$dir/100k"
-    tb_exec "$h" "$TB_PYTHON" -m http.server 80 --bind 0.0.0.0 --directory "$dir" \
+    ip netns exec "$(tb_ns "$h")" "$TB_PYTHON" -m http.server 80 --bind 0.0.0.0 --directory "$dir" \
       </dev/null >"$TB_RUN/http-$h.log" 2>&1 &
     pid=$!
     tb__track "http-$h" "$pid"
@@ -344,7 +347,7 @@ tb_start_web_servers() {
 tb_start_echo_servers() {
   local h pid i got
   for h in "${TB_SERVERS[@]}"; do
-    tb_exec "$h" "$TB_PYTHON" "$TB_LIB_DIR/echo_server.py" "$h" </dev/null >"$TB_RUN/echo-$h.log" 2>&1 &
+    ip netns exec "$(tb_ns "$h")" "$TB_PYTHON" "$TB_LIB_DIR/echo_server.py" "$h" </dev/null >"$TB_RUN/echo-$h.log" 2>&1 &
     pid=$!
     tb__track "echo-$h" "$pid"
   done
@@ -558,7 +561,7 @@ tb_failed_requests() { awk '$2 != 0 || $3 !~ /^b[123]$/' "$TB_RUN/requests.txt" 
 tb_capture_start() {
   local name=$1 h=$2 pid i
   shift 2
-  tb_exec "$h" timeout 60 tcpdump -i eth0 -nn -U -Z root -c 20000 -w "$TB_RUN/$name.pcap" "$@" \
+  ip netns exec "$(tb_ns "$h")" timeout 60 tcpdump -i eth0 -nn -U -Z root -c 20000 -w "$TB_RUN/$name.pcap" "$@" \
     </dev/null >"$TB_RUN/$name.tcpdump.log" 2>&1 &
   pid=$!
   tb__track "cap-$name" "$pid"
