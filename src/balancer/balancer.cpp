@@ -283,6 +283,7 @@ bool Balancer::handle_ipv4(SwitchState& sw, const of::PacketIn& pin, const pkt::
 // backend's address).
 bool Balancer::handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p,
                                      Outbox& out) {
+  if (p.l4 == pkt::L4::Icmp) return translate_icmp_error(sw, p, out);
   if (p.l4 != pkt::L4::Tcp && p.l4 != pkt::L4::Udp) return false;
   const uint16_t sport = p.l4 == pkt::L4::Tcp ? p.tcp.src_port : p.udp.src_port;
   const uint16_t dport = p.l4 == pkt::L4::Tcp ? p.tcp.dst_port : p.udp.dst_port;
@@ -312,6 +313,53 @@ bool Balancer::handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, c
     return true;
   }
   return false;
+}
+
+// An ICMP error a backend sends about one of its balanced connections (port
+// unreachable for UDP, say) quotes the packet as the backend got it: to the
+// backend's address. Rewritten like the connection's replies (from the VIP,
+// quoting the VIP), it tells the client what happened without showing it a
+// backend's address; one about no known connection is dropped.
+bool Balancer::translate_icmp_error(SwitchState& sw, const pkt::ParsedPacket& p, Outbox& out) {
+  const uint8_t type = p.icmp.type;
+  if (type != pkt::kIcmpDestUnreachable && type != 11 /* time exceeded */ && type != 12 /* parameter problem */) {
+    return false;
+  }
+  std::span<const uint8_t> quote = p.icmp.payload;
+  if (quote.size() < 28 || (quote[0] >> 4) != 4) return false;
+  const std::size_t ihl = static_cast<std::size_t>(quote[0] & 0x0f) * 4;
+  if (ihl < 20 || quote.size() < ihl + 4) return false;
+  auto be32 = [&](std::size_t at) {
+    return (uint32_t{quote[at]} << 24) | (uint32_t{quote[at + 1]} << 16) | (uint32_t{quote[at + 2]} << 8) |
+           quote[at + 3];
+  };
+  const uint8_t proto = quote[9];
+  const Ipv4Addr inner_src{be32(12)}, inner_dst{be32(16)};
+  const auto inner_sport = static_cast<uint16_t>((quote[ihl] << 8) | quote[ihl + 1]);
+  const auto inner_dport = static_cast<uint16_t>((quote[ihl + 2] << 8) | quote[ihl + 3]);
+  if (inner_dst != p.ipv4.src || (proto != pkt::kIpProtoTcp && proto != pkt::kIpProtoUdp)) return false;
+  for (VipState& vip : sw.vips) {
+    auto it = vip.connections.find(ConnKey{proto, inner_src, inner_sport, vip.spec->ip, inner_dport});
+    if (it == vip.connections.end() || vip.backends[it->second.backend].spec.ip != p.ipv4.src) continue;
+    const Connection& c = it->second;
+    // The quote with the VIP as its destination and a fixed header checksum.
+    auto q = out.alloc(quote.size());
+    std::copy(quote.begin(), quote.end(), q.begin());
+    const uint32_t vip_ip = vip.spec->ip.v;
+    for (int i = 0; i < 4; ++i) q[16 + static_cast<std::size_t>(i)] = static_cast<uint8_t>(vip_ip >> (24 - 8 * i));
+    q[10] = q[11] = 0;
+    const uint16_t sum = pkt::inet_checksum(q.first(ihl));
+    q[10] = static_cast<uint8_t>(sum >> 8);
+    q[11] = static_cast<uint8_t>(sum);
+    auto buf = out.alloc(14 + 20 + 8 + quote.size());
+    std::size_t n =
+        pkt::build_icmp_error(buf, {vip.fake_mac, c.client_mac}, {vip.spec->ip, inner_src}, type, p.icmp.code, q);
+    send_frame(sw.dpid, out.shrink_last(buf, n), c.client_port_no, out);
+    ++counters_.icmp_errors_translated;
+    return true;
+  }
+  ++counters_.stray_drops;
+  return true;
 }
 
 void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::PacketIn& pin,

@@ -40,8 +40,9 @@ struct Counters {
   uint64_t connections_resumed = 0;   // dormant connections whose entries were re-installed
   uint64_t return_reinstalled = 0;
   uint64_t no_backend_drops = 0;
-  uint64_t vip_unhandled_drops = 0;  // to a VIP but not a balanced protocol/port
-  uint64_t stray_drops = 0;          // backend traffic for no known connection
+  uint64_t vip_unhandled_drops = 0;     // to a VIP but not a balanced protocol/port
+  uint64_t stray_drops = 0;             // backend traffic for no known connection
+  uint64_t icmp_errors_translated = 0;  // backend ICMP errors about a connection, sent on from the VIP
   uint64_t arp_replies = 0;
   uint64_t arp_spoof_drops = 0;  // ARP claiming a VIP's or backend's IP from the wrong port
   uint64_t mac_spoof_drops = 0;  // frames sourced from a fake MAC
@@ -207,6 +208,7 @@ class Balancer {
   void handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::PacketIn& pin, const pkt::ParsedPacket& p,
                          TimePoint now, Outbox& out);
   bool handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
+  bool translate_icmp_error(SwitchState& sw, const pkt::ParsedPacket& p, Outbox& out);
   void assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, const of::PacketIn& pin,
               const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   void l2_forward(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);

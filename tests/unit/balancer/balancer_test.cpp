@@ -897,3 +897,63 @@ TEST_F(BalancerTest, BackendConnectingToVipIsNeverBalancedToItself) {
 
 }  // namespace
 }  // namespace fulcrum::lb::testing
+
+namespace fulcrum::lb::testing {
+namespace {
+
+TEST_F(BalancerTest, BackendIcmpErrorReachesTheClientFromTheVipQuotingTheVip) {
+  ready();
+  const Client& c = kClients[0];
+  ASSERT_EQ(connect(c, 40000, pkt::kIpProtoUdp), 0u);
+  // Backend 0 has no service on the port: it answers port unreachable,
+  // quoting the datagram as it got it (to its own address).
+  Frame as_delivered = udp_frame(kFake, kBackendMac[0], c.ip, kBackendIp[0], 40000, 80);
+  std::span<const uint8_t> original_ip(as_delivered.data() + 14, as_delivered.size() - 14);
+  Frame err(14 + 20 + 8 + original_ip.size());
+  err.resize(pkt::build_icmp_error(err, {kBackendMac[0], kFake}, {kBackendIp[0], c.ip}, pkt::kIcmpDestUnreachable, 3,
+                                   original_ip));
+  ASSERT_FALSE(err.empty());
+  sw().forget_log();
+  Injection r = sw().inject(backend_port(0), err);
+  ASSERT_TRUE(r.packet_in);
+  ASSERT_EQ(r.packet_outs.size(), 1u);
+  ASSERT_EQ(r.packet_outs[0].outputs.size(), 1u);
+  EXPECT_EQ(r.packet_outs[0].outputs[0].port, c.port);
+  const auto& frame = r.packet_outs[0].frame;
+  auto got = parsed(frame);
+  ASSERT_EQ(got.l4, pkt::L4::Icmp);
+  EXPECT_EQ(got.icmp.type, pkt::kIcmpDestUnreachable);
+  EXPECT_EQ(got.icmp.code, 3);
+  EXPECT_EQ(got.eth_src, kFake);
+  EXPECT_EQ(got.eth_dst, c.mac);
+  EXPECT_EQ(got.ipv4.src, kVip);
+  EXPECT_EQ(got.ipv4.dst, c.ip);
+  EXPECT_TRUE(got.ipv4.checksum_ok);
+  // The quoted header names the VIP, with a valid checksum.
+  std::span<const uint8_t> quote = got.icmp.payload;
+  ASSERT_GE(quote.size(), 28u);
+  EXPECT_EQ(
+      Ipv4Addr{(uint32_t{quote[16]} << 24) | (uint32_t{quote[17]} << 16) | (uint32_t{quote[18]} << 8) | quote[19]},
+      kVip);
+  EXPECT_EQ(pkt::inet_checksum(quote.first(20)), 0);
+  // Nowhere in the frame the backend's MAC or IP.
+  const uint32_t bip = kBackendIp[0].v;
+  const std::array<uint8_t, 4> bip_bytes{static_cast<uint8_t>(bip >> 24), static_cast<uint8_t>(bip >> 16),
+                                         static_cast<uint8_t>(bip >> 8), static_cast<uint8_t>(bip)};
+  EXPECT_EQ(std::search(frame.begin(), frame.end(), bip_bytes.begin(), bip_bytes.end()), frame.end());
+  EXPECT_EQ(std::search(frame.begin(), frame.end(), kBackendMac[0].b.begin(), kBackendMac[0].b.end()), frame.end());
+  EXPECT_EQ(bench().counters().icmp_errors_translated, 1u);
+
+  // An ICMP error about no connection Fulcrum knows is dropped.
+  Frame unknown_ip = udp_frame(kFake, kBackendMac[0], c.ip, kBackendIp[0], 40999, 80);
+  std::span<const uint8_t> unknown(unknown_ip.data() + 14, unknown_ip.size() - 14);
+  Frame err2(14 + 20 + 8 + unknown.size());
+  err2.resize(pkt::build_icmp_error(err2, {kBackendMac[0], kFake}, {kBackendIp[0], c.ip}, pkt::kIcmpDestUnreachable, 3,
+                                    unknown));
+  sw().forget_log();
+  r = sw().inject(backend_port(0), err2);
+  EXPECT_TRUE(r.packet_outs.empty());
+}
+
+}  // namespace
+}  // namespace fulcrum::lb::testing
