@@ -355,6 +355,9 @@ void Balancer::on_availability_change(SwitchState& sw, VipState& vip, BackendSta
 }
 
 void Balancer::reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out) {
+  spdlog::info("removing the flow entries of {} connections of vip={} backend={} (on_down: reset) dpid={}",
+               vip.backends[backend_index].active, vip.spec->ip.str(), vip.backends[backend_index].spec.ip.str(),
+               dpid_str(sw.dpid));
   for (auto it = vip.connections.begin(); it != vip.connections.end();) {
     const Connection& c = it->second;
     if (c.backend != backend_index) {
