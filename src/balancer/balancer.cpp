@@ -430,7 +430,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
       ++counters_.connections_resumed;
       return;
     }
-    end_connection(sw, vip, it);
+    end_connection(vip, it);
     it = vip.connections.end();
   }
   if (it != vip.connections.end()) {
@@ -588,14 +588,13 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now,
     sw->dormant.emplace_back(key, now);
     return;
   }
-  end_connection(*sw, vip, it);
+  end_connection(vip, it);
 }
 
-void Balancer::end_connection(SwitchState& sw, VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it) {
+void Balancer::end_connection(VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it) {
   BackendState& b = vip.backends[it->second.backend];
   if (b.active > 0) --b.active;
   ++counters_.connections_ended;
-  (void)sw;
   vip.connections.erase(it);
 }
 
@@ -608,7 +607,7 @@ void Balancer::expire_dormant(SwitchState& sw, TimePoint now) {
       auto it = vip.connections.find(key);
       // Skip connections that woke up since (or slept again later).
       if (it == vip.connections.end() || !it->second.dormant || it->second.idle_since != since) continue;
-      end_connection(sw, vip, it);
+      end_connection(vip, it);
     }
   }
 }

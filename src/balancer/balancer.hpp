@@ -232,7 +232,7 @@ class Balancer {
                               bool failure, Outbox& out);
   void reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out);
   void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
-  void end_connection(SwitchState& sw, VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
+  void end_connection(VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
   void expire_dormant(SwitchState& sw, TimePoint now);
 
   void install(SwitchState& sw, const VipState& vip, const ConnKey& key, Connection& c, const of::PacketIn& pin,

@@ -213,7 +213,7 @@ dyn_num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 
 # dyn_capture_start NAME HOST PCAP-FILTER...: tcpdump on HOST's eth0 into
 # $TB_RUN/NAME.pcap, at most 40 s and 5000 packets; waits until it listens.
-# (Own helper: tb_capture_start records a subshell's pid, see dyn_netns.)
+# (Tighter bounds than tb_capture_start, and several captures stopped at once.)
 dyn_capture_start() {
   local name=$1 h=$2 pid i
   shift 2
