@@ -217,7 +217,7 @@ dyn_num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 dyn_capture_start() {
   local name=$1 h=$2 pid i
   shift 2
-  nsenter --net="$(dyn_netns "$h")" -- timeout 40 tcpdump -i eth0 -nn -U -Z root -c 5000 -w "$TB_RUN/$name.pcap" "$@" \
+  nsenter --net="$(dyn_netns "$h")" -- timeout 40 tcpdump -i eth0 -nn -U --immediate-mode -Z root -c 5000 -w "$TB_RUN/$name.pcap" "$@" \
     </dev/null >"$TB_RUN/$name.tcpdump.log" 2>&1 &
   pid=$!
   tb__track "cap-$name" "$pid"

@@ -558,10 +558,14 @@ tb_failed_requests() { awk '$2 != 0 || $3 !~ /^b[123]$/' "$TB_RUN/requests.txt" 
 
 # tb_capture_start NAME HOST [PCAP-FILTER...]: tcpdump on HOST's eth0 into
 # $TB_RUN/NAME.pcap (at most 60 s and 20000 packets); waits until it listens.
+# --immediate-mode: without it libpcap's TPACKET_V3 ring hands frames over
+# only when a block fills or its 1 s timer retires it, and frames still in the
+# open block are lost on SIGINT (a fast machine finished the GETs and stopped
+# the capture inside that second: 0 frames).
 tb_capture_start() {
   local name=$1 h=$2 pid i
   shift 2
-  ip netns exec "$(tb_ns "$h")" timeout 60 tcpdump -i eth0 -nn -U -Z root -c 20000 -w "$TB_RUN/$name.pcap" "$@" \
+  ip netns exec "$(tb_ns "$h")" timeout 60 tcpdump -i eth0 -nn -U --immediate-mode -Z root -c 20000 -w "$TB_RUN/$name.pcap" "$@" \
     </dev/null >"$TB_RUN/$name.tcpdump.log" 2>&1 &
   pid=$!
   tb__track "cap-$name" "$pid"
