@@ -288,15 +288,20 @@ bool Balancer::handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, c
   const uint16_t sport = p.l4 == pkt::L4::Tcp ? p.tcp.src_port : p.udp.src_port;
   const uint16_t dport = p.l4 == pkt::L4::Tcp ? p.tcp.dst_port : p.udp.dst_port;
   bool from_service = false;
+  const VipState* failed_in = nullptr;  // a VIP whose pool has this backend, failed
   for (VipState& vip : sw.vips) {
     for (BackendState& b : vip.backends) {
       if (b.spec.ip != p.ipv4.src) continue;
       if (vip.spec->port && *vip.spec->port != sport) continue;
       from_service = true;
+      if (b.failed() && failed_in == nullptr) failed_in = &vip;
       ConnKey key{p.ipv4.proto, p.ipv4.dst, dport, vip.spec->ip, sport};
       auto it = vip.connections.find(key);
       if (it == vip.connections.end()) continue;
       Connection& c = it->second;
+      // The client's 5-tuple now belongs to another backend (balanced afresh
+      // after on_down: reset): this one's packets are strays.
+      if (&vip.backends[c.backend] != &b) continue;
       if (!c.return_installed) {
         out.send(sw.dpid, return_flow(vip, key, c));
         c.return_installed = true;
@@ -310,6 +315,7 @@ bool Balancer::handle_backend_packet(SwitchState& sw, const of::PacketIn& pin, c
   }
   if (from_service && sw.clients.contains(p.ipv4.dst)) {
     ++counters_.stray_drops;
+    if (failed_in != nullptr && p.l4 == pkt::L4::Tcp) reset_stray(sw, *failed_in, pin, p, out);
     return true;
   }
   return false;

@@ -42,6 +42,7 @@ struct Counters {
   uint64_t no_backend_drops = 0;
   uint64_t vip_unhandled_drops = 0;     // to a VIP but not a balanced protocol/port
   uint64_t stray_drops = 0;             // backend traffic for no known connection
+  uint64_t stray_resets = 0;            // ...from a failed backend: both ends reset
   uint64_t icmp_errors_translated = 0;  // backend ICMP errors about a connection, sent on from the VIP
   uint64_t arp_replies = 0;
   uint64_t arp_spoof_drops = 0;  // ARP claiming a VIP's or backend's IP from the wrong port
@@ -122,6 +123,9 @@ struct BackendState {
   [[nodiscard]] bool available() const {
     return learned && !retired && health.up() && spec.mode == BackendMode::Active && !agent_unhealthy && !agent_silent;
   }
+  // Down by a health check or its agent (not drained, not removed): what it
+  // still sends is for connections that on_down: reset has ended.
+  [[nodiscard]] bool failed() const { return !health.up() || agent_unhealthy || agent_silent; }
 };
 
 struct Connection {
@@ -196,6 +200,8 @@ class Balancer {
   [[nodiscard]] BackendView view(const VipState& vip, const BackendState& b, TimePoint now) const;
 
   [[nodiscard]] const SwitchState* find_switch(Dpid dpid) const;
+  // Every switch's state, for the API and metrics (read on the controller's thread).
+  [[nodiscard]] const std::unordered_map<Dpid, SwitchState>& switches() const { return switches_; }
   [[nodiscard]] const Counters& counters() const { return counters_; }
   [[nodiscard]] const BalancerConfig& config() const { return config_; }
   // Cookies of this instance's flow entries carry this in their top 24 bits.
@@ -232,6 +238,8 @@ class Balancer {
                               bool failure, Outbox& out);
   void reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out);
   void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
+  void reset_stray(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
+                   Outbox& out);
   void end_connection(VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
   void expire_dormant(SwitchState& sw, TimePoint now);
 

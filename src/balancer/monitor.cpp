@@ -411,6 +411,44 @@ void Balancer::refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, c
   }
 }
 
+// A failed backend still sending on a connection that on_down: reset ended
+// (its entries are gone, so its packets come here): reset both ends, so the
+// client fails fast instead of waiting on a silent connection, and the
+// backend stops retransmitting. The backend's packet gives both sequence
+// numbers: its own seq is what the client expects next, its ack is what it
+// expects from the client.
+void Balancer::reset_stray(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
+                           Outbox& out) {
+  if (p.tcp.flags & pkt::kTcpRst) return;  // never answer a reset with a reset
+  auto client = sw.clients.find(p.ipv4.dst);
+  if (client == sw.clients.end()) return;
+  ++counters_.stray_resets;
+  {
+    pkt::TcpFields t;
+    t.src_port = p.tcp.src_port;
+    t.dst_port = p.tcp.dst_port;
+    t.seq = p.tcp.seq;
+    t.flags = pkt::kTcpRst;
+    t.window = 0;
+    auto buf = out.alloc(64);
+    std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, client->second.mac}, {vip.spec->ip, p.ipv4.dst}, t, {});
+    send_frame(sw.dpid, out.shrink_last(buf, n), client->second.port, out);
+  }
+  if (p.tcp.flags & pkt::kTcpAck) {
+    pkt::TcpFields t;
+    t.src_port = p.tcp.dst_port;
+    t.dst_port = p.tcp.src_port;
+    t.seq = p.tcp.ack;
+    t.flags = pkt::kTcpRst;
+    t.window = 0;
+    auto buf = out.alloc(64);
+    std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, p.eth_src}, {p.ipv4.dst, p.ipv4.src}, t, {});
+    send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
+  }
+  spdlog::debug("reset connection of failed backend vip={} client={}:{} backend={} dpid={}", vip.spec->ip.str(),
+                p.ipv4.dst.str(), p.tcp.dst_port, p.ipv4.src.str(), dpid_str(sw.dpid));
+}
+
 void Balancer::handle_agent_report(SwitchState& sw, VipState& vip, const pkt::ParsedPacket& p, TimePoint now,
                                    Outbox& out) {
   BackendState* b = nullptr;
