@@ -383,8 +383,13 @@ void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::
   bool src_is_backend = false;
   for (const BackendState& b : vip.backends) src_is_backend |= b.spec.ip == ip.src;
   if (!src_is_backend) {
-    sw.clients[ip.src] = HostRecord{p.eth_src, pin.in_port};
-    sw.client_ports.insert(pin.in_port);
+    // Written only when it changes: this runs for every packet to a VIP.
+    // (Every client's port is in client_ports: unlearn_port drops both.)
+    auto [it, inserted] = sw.clients.try_emplace(ip.src, HostRecord{p.eth_src, pin.in_port});
+    if (inserted || it->second.mac != p.eth_src || it->second.port != pin.in_port) {
+      it->second = HostRecord{p.eth_src, pin.in_port};
+      sw.client_ports.insert(pin.in_port);
+    }
   }
 
   if (p.l4 == pkt::L4::Icmp) {
