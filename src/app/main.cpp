@@ -11,6 +11,8 @@
 #include <iostream>
 #include <random>
 
+#include "api/api.hpp"
+#include "api/server.hpp"
 #include "balancer/balancer.hpp"
 #include "balancer/rng.hpp"
 #include "config/config.hpp"
@@ -38,6 +40,7 @@ class PidFile {
 
 int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
   using namespace fulcrum;
+  const auto started = std::chrono::system_clock::now();
   uint64_t seed = cfg.seed.value_or((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
   lb::Xoshiro256 rng(seed);
   lb::Balancer balancer(cfg.balancer, rng);
@@ -53,6 +56,14 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
   asio::io_context io(1);
   ctl::Controller controller(io, cc, balancer);
   controller.start();
+  // The API's state is read and changed only on this thread (io); the HTTP
+  // server's threads post each request here.
+  api::Api api(cfg.api.token);
+  std::optional<api::Server> api_server;
+  if (cfg.api.listen_host) {
+    api_server.emplace(io, controller, balancer, api, started);
+    api_server->start(*cfg.api.listen_host, cfg.api.listen_port);
+  }
   PidFile pid(cfg.pid_file);
   for (const auto& vip : cfg.balancer.vips) {
     std::string backends;
@@ -82,7 +93,15 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
               n.of_versions != cfg.of_versions) {
             spdlog::warn("listen address and OpenFlow versions change only on restart; keeping the current ones");
           }
+          if (n.api.listen_host != cfg.api.listen_host || n.api.listen_port != cfg.api.listen_port) {
+            spdlog::warn("the API listen address changes only on restart; keeping the current one");
+          }
           spdlog::set_level(spdlog::level::from_str(n.log_level));
+          if (api.changes() > 0) {
+            spdlog::warn("SIGHUP: the configuration replaces {} runtime change(s) made through the API", api.changes());
+          }
+          api.reset_changes();
+          if (cfg.api.listen_host) api.set_token(n.api.token);
           controller.reconfigure(n.balancer);
         }
       } catch (const std::exception& e) {
@@ -102,6 +121,7 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
     io.stop();
   });
   io.run();
+  if (api_server) api_server->stop();
   const auto& c = balancer.counters();
   spdlog::info("stopped: {} packet-ins, {} connections assigned, {} ended, {} ARP replies, {} spoofed ARPs dropped",
                c.packet_ins, c.connections_assigned, c.connections_ended, c.arp_replies, c.arp_spoof_drops);

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -242,6 +243,29 @@ std::vector<Ipv4Addr> parse_ip_list(const std::string& s, const std::string& fie
   return out;
 }
 
+std::string load_token_file(const std::string& path, const std::string& field) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) bad(field, "cannot read '" + path + "'");
+  if (!S_ISREG(st.st_mode)) bad(field, "'" + path + "' is not a regular file");
+  if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+    bad(field, "'" + path + "' is readable or writable by others; run chmod 600 (or 640) on it");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) bad(field, "cannot read '" + path + "'");
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.size() < 16) bad(field, "the token in '" + path + "' is shorter than 16 characters");
+  if (!std::all_of(token.begin(), token.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; })) {
+    bad(field, "the token in '" + path + "' must be printable ASCII without spaces");
+  }
+  return token;
+}
+
+bool is_loopback(const std::string& host) {
+  auto ip = Ipv4Addr::parse(host);
+  return ip && (ip->v >> 24) == 127;
+}
+
 std::vector<of::Version> parse_versions(const std::vector<std::string>& items, const std::string& field) {
   std::vector<of::Version> out;
   for (const auto& v : items) {
@@ -267,9 +291,10 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
   AppConfig c;
   if (root.IsNull()) return c;
   if (!root.IsMap()) bad(source, "top level must be a mapping");
-  check_keys(root, "",
-             {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout", "fake_mac",
-              "idle_timeout", "hard_timeout", "learning_switch", "vips", "agent", "monitor", "connection_linger"});
+  check_keys(
+      root, "",
+      {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout", "fake_mac",
+       "idle_timeout", "hard_timeout", "learning_switch", "vips", "agent", "monitor", "connection_linger", "api"});
   if (root["listen"])
     std::tie(c.listen_host, c.listen_port) = parse_host_port(scalar<std::string>(root["listen"], "listen"), "listen");
   if (root["of_versions"]) {
@@ -323,6 +348,18 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
       if (!(mc.rtt_smoothing > 0 && mc.rtt_smoothing <= 1)) bad("monitor.rtt_smoothing", "must be in (0, 1]");
     }
   }
+  if (const YAML::Node& a = root["api"]) {
+    if (!a.IsMap()) bad("api", "expected a mapping");
+    check_keys(a, "api", {"listen", "token_file"});
+    if (!a["listen"]) bad("api.listen", "missing (HOST:PORT, e.g. 127.0.0.1:8080)");
+    std::string host;
+    std::tie(host, c.api.listen_port) = parse_host_port(scalar<std::string>(a["listen"], "api.listen"), "api.listen");
+    c.api.listen_host = host;
+    if (a["token_file"]) {
+      c.api.token_file = scalar<std::string>(a["token_file"], "api.token_file");
+      c.api.token = load_token_file(*c.api.token_file, "api.token_file");
+    }
+  }
   if (root["vips"]) {
     if (!root["vips"].IsSequence()) bad("vips", "expected a list");
     for (std::size_t i = 0; i < root["vips"].size(); ++i) {
@@ -345,6 +382,10 @@ void validate(const AppConfig& c) {
   if (!levels.contains(c.log_level)) bad("log_level", "expected one of trace, debug, info, warn, error, critical, off");
   if (c.echo_interval_s <= 0) bad("echo_interval", "must be positive");
   if (c.echo_timeout_s <= c.echo_interval_s) bad("echo_timeout", "must be longer than echo_interval");
+  if (c.api.listen_host && !is_loopback(*c.api.listen_host) && c.api.token.empty()) {
+    bad("api.token_file", "required when the API listens on a non-loopback address (" + *c.api.listen_host + ":" +
+                              std::to_string(c.api.listen_port) + ")");
+  }
   const auto& vips = c.balancer.vips;
   if (vips.empty()) bad("vips", "no VIP configured (use --vip and --backends, or vips: in --config)");
   std::set<uint32_t> vip_ips;
@@ -378,7 +419,7 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   uint64_t seed = 0;
   double echo_interval = 0, echo_timeout = 0;
   bool no_learning = false;
-  std::string health_check, agent_key_file;
+  std::string health_check, agent_key_file, api_listen, api_token_file;
   int agent_port = 0;
   double metrics_log_interval = -1;
   app.add_option("-c,--config", config_path, "YAML configuration file (flags below override it)");
@@ -401,6 +442,10 @@ ParseOutcome parse_command_line(int argc, char** argv) {
       ->check(CLI::Range(1, 65535));
   app.add_option("--metrics-log-interval", metrics_log_interval,
                  "seconds between log lines with every backend's metrics, 0 = never [10]");
+  app.add_option("--api-listen", api_listen,
+                 "serve the REST API, /metrics and the dashboard on HOST:PORT, e.g. 127.0.0.1:8080 [off]");
+  app.add_option("--api-token-file", api_token_file,
+                 "require this bearer token (file, mode 600) on the API; needed for a non-loopback --api-listen");
   app.add_flag("--no-learning-switch", no_learning, "drop traffic that is not for a VIP instead of L2-forwarding it");
   app.add_option("--of-versions", of_versions, "OpenFlow versions accepted, e.g. 1.0,1.3 [1.0,1.3]");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off [info]");
@@ -432,6 +477,15 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   if (idle_timeout >= 0) c.balancer.idle_timeout_s = static_cast<uint16_t>(idle_timeout);
   if (hard_timeout >= 0) c.balancer.hard_timeout_s = static_cast<uint16_t>(hard_timeout);
   if (no_learning) c.balancer.learning_switch = false;
+  if (!api_listen.empty()) {
+    std::string host;
+    std::tie(host, c.api.listen_port) = parse_host_port(api_listen, "--api-listen");
+    c.api.listen_host = host;
+  }
+  if (!api_token_file.empty()) {
+    c.api.token_file = api_token_file;
+    c.api.token = load_token_file(api_token_file, "--api-token-file");
+  }
   if (!agent_key_file.empty()) load_agent_key(c.balancer.agent, agent_key_file, "--agent-key-file");
   if (agent_port) c.balancer.agent.port = static_cast<uint16_t>(agent_port);
   if (metrics_log_interval >= 0) {

@@ -18,6 +18,15 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The REST API, /metrics and the dashboard (src/api). Off unless `listen` is
+// set; a listen address other than loopback needs a bearer token.
+struct ApiConfig {
+  std::optional<std::string> listen_host;  // unset: no API
+  uint16_t listen_port = 8080;
+  std::optional<std::string> token_file;
+  std::string token;  // read from token_file (trailing whitespace dropped)
+};
+
 struct AppConfig {
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 6653;
@@ -27,6 +36,7 @@ struct AppConfig {
   std::optional<uint64_t> seed;  // unset: from the OS
   double echo_interval_s = 5.0;  // idle time before Fulcrum sends an echo request
   double echo_timeout_s = 15.0;  // silence after which a switch is dropped
+  ApiConfig api;
   lb::BalancerConfig balancer;
 };
 
@@ -49,6 +59,11 @@ ParseOutcome parse_command_line(int argc, char** argv);
 // Helpers shared with the YAML parser; throw ConfigError naming `field`.
 std::pair<std::string, uint16_t> parse_host_port(const std::string& s, const std::string& field);
 std::vector<Ipv4Addr> parse_ip_list(const std::string& s, const std::string& field);
+// Reads an API bearer token file: a regular file not readable by others, one
+// token of at least 16 printable characters (a trailing newline is dropped).
+std::string load_token_file(const std::string& path, const std::string& field);
+bool is_loopback(const std::string& host);
+
 std::vector<of::Version> parse_versions(const std::vector<std::string>& items, const std::string& field);
 
 }  // namespace fulcrum::config

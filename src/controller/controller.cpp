@@ -34,6 +34,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start() {
     started_ = last_rx_ = SteadyClock::now();
+    connected_wall_ = std::chrono::system_clock::now();
     const of::Version v = highest(ctl_.config_.version_bitmap);
     of::Hello hello;
     if (v == of::Version::V13) hello.version_bitmap = ctl_.config_.version_bitmap;
@@ -78,6 +79,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   [[nodiscard]] lb::Dpid dpid() const { return dpid_; }
   [[nodiscard]] bool pending() const { return !wbuf_.empty(); }
+
+  [[nodiscard]] SessionInfo info() const {
+    static constexpr const char* kStates[] = {"hello", "features", "port-desc", "up"};
+    SessionInfo i;
+    i.peer = peer_;
+    i.state = kStates[static_cast<int>(state_)];
+    i.dpid = dpid_;
+    i.version = negotiated_ ? version_str(version_) : "";
+    i.ports = ports_.size();
+    i.connected_at = connected_wall_;
+    i.messages_in = messages_in_;
+    return i;
+  }
 
  private:
   enum class State { Hello, Features, PortDesc, Up };
@@ -151,6 +165,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_frame(std::span<const uint8_t> frame) {
     ++ctl_.counters_.messages_in;
+    ++messages_in_;
     auto decoded = of::decode(frame);
     if (!decoded) {
       auto hdr = of::peek_header(frame);
@@ -210,7 +225,11 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       case State::Up:
         if (const auto* pin = std::get_if<of::PacketIn>(&msg)) {
+          const uint64_t assigned = ctl_.balancer_.counters().connections_assigned;
           ctl_.balancer_.packet_in(dpid_, *pin, now, ctl_.outbox_);
+          const auto took = SteadyClock::now() - now;
+          ctl_.packet_in_latency_.observe(took);
+          if (ctl_.balancer_.counters().connections_assigned != assigned) ctl_.decision_latency_.observe(took);
         } else if (const auto* fr = std::get_if<of::FlowRemoved>(&msg)) {
           ctl_.balancer_.flow_removed(dpid_, *fr, now, ctl_.outbox_);
         } else if (const auto* ps = std::get_if<of::PortStatus>(&msg)) {
@@ -304,6 +323,8 @@ class Session : public std::enable_shared_from_this<Session> {
   lb::Dpid dpid_ = 0;
   std::vector<of::PortDesc> ports_;
   SteadyClock::time_point started_, last_rx_;
+  std::chrono::system_clock::time_point connected_wall_;
+  uint64_t messages_in_ = 0;
 };
 
 Controller::Controller(asio::io_context& io, ControllerConfig config, lb::Balancer& balancer)
@@ -398,10 +419,23 @@ void Controller::session_closed(Session* s) {
   }
 }
 
+std::vector<SessionInfo> Controller::sessions() const {
+  std::vector<SessionInfo> out;
+  out.reserve(sessions_.size());
+  for (const auto& s : sessions_) out.push_back(s->info());
+  std::sort(out.begin(), out.end(), [](const SessionInfo& a, const SessionInfo& b) { return a.peer < b.peer; });
+  return out;
+}
+
 void Controller::dispatch() {
   for (const auto& item : outbox_.items()) {
     auto it = by_dpid_.find(item.dpid);
     if (it == by_dpid_.end()) continue;
+    if (std::holds_alternative<of::FlowMod>(item.msg)) {
+      ++counters_.flow_mods_out;
+    } else if (std::holds_alternative<of::PacketOut>(item.msg)) {
+      ++counters_.packet_outs_out;
+    }
     it->second->queue(item.msg);
     dirty_.push_back(it->second.get());
   }

@@ -4,6 +4,7 @@
 // per burst. Only this module and src/openflow/ see sockets and versions.
 #pragma once
 
+#include <array>
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
@@ -39,6 +40,39 @@ struct ControllerCounters {
   uint64_t messages_in = 0;
   uint64_t messages_out = 0;
   uint64_t bytes_out = 0;
+  uint64_t flow_mods_out = 0;    // sent by the balancer (connection, L2 and table-miss entries, deletions)
+  uint64_t packet_outs_out = 0;  // sent by the balancer
+};
+
+// A latency histogram with fixed buckets (upper bounds in microseconds), in
+// the shape Prometheus exposes: counts per bucket (not cumulative; the last
+// is +Inf), the number of observations and their sum.
+struct LatencyHistogram {
+  static constexpr std::array<uint32_t, 14> kBoundsUs = {1,   2,   5,    10,   20,   50,    100,
+                                                         200, 500, 1000, 2000, 5000, 10000, 100000};
+  std::array<uint64_t, kBoundsUs.size() + 1> buckets{};
+  uint64_t count = 0;
+  double sum_s = 0;
+
+  void observe(std::chrono::nanoseconds d) {
+    const auto us = static_cast<double>(d.count()) / 1000.0;
+    std::size_t i = 0;
+    while (i < kBoundsUs.size() && us > kBoundsUs[i]) ++i;
+    ++buckets[i];
+    ++count;
+    sum_s += us / 1e6;
+  }
+};
+
+// One switch connection as the API shows it.
+struct SessionInfo {
+  std::string peer;
+  std::string state;  // hello, features, port-desc, up
+  lb::Dpid dpid = 0;  // 0 before the features reply
+  std::string version;
+  std::size_t ports = 0;
+  std::chrono::system_clock::time_point connected_at;
+  uint64_t messages_in = 0;
 };
 
 class Session;
@@ -58,6 +92,12 @@ class Controller {
   [[nodiscard]] uint16_t bound_port() const { return bound_port_; }
   [[nodiscard]] const ControllerCounters& counters() const { return counters_; }
   [[nodiscard]] std::size_t switches_up() const { return by_dpid_.size(); }
+  // Every open switch connection, handshake included, ordered by peer.
+  [[nodiscard]] std::vector<SessionInfo> sessions() const;
+  // Time the balancer took per packet-in (all of them) and per packet-in that
+  // assigned a new connection (a decision), measured with steady_clock.
+  [[nodiscard]] const LatencyHistogram& packet_in_latency() const { return packet_in_latency_; }
+  [[nodiscard]] const LatencyHistogram& decision_latency() const { return decision_latency_; }
 
  private:
   friend class Session;
@@ -79,6 +119,7 @@ class Controller {
   std::unordered_set<std::shared_ptr<Session>> sessions_;
   std::unordered_map<lb::Dpid, std::shared_ptr<Session>> by_dpid_;
   ControllerCounters counters_;
+  LatencyHistogram packet_in_latency_, decision_latency_;
   std::vector<Session*> dirty_;  // sessions with encoded, unwritten messages
   uint16_t bound_port_ = 0;
   bool stopped_ = false;

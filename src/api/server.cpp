@@ -1,0 +1,112 @@
+#include "api/server.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <stdexcept>
+
+namespace fulcrum::api {
+
+namespace {
+
+void send(httplib::Response& out, const Response& r) {
+  out.status = r.status;
+  for (const auto& [k, v] : r.headers) out.set_header(k, v);
+  out.set_header("Cache-Control", "no-store");
+  out.set_content(r.body, r.content_type);
+}
+
+Response plain_error(int status, const std::string& message) {
+  return Response{
+      status, "application/json", "{\"error\": \"" + message + "\", \"status\": " + std::to_string(status) + "}\n", {}};
+}
+
+}  // namespace
+
+Server::Server(asio::io_context& io, ctl::Controller& controller, lb::Balancer& balancer, Api& api,
+               std::chrono::system_clock::time_point started)
+    : io_(io),
+      controller_(controller),
+      balancer_(balancer),
+      api_(api),
+      started_(started),
+      http_(std::make_unique<httplib::Server>()) {}
+
+Server::~Server() { stop(); }
+
+void Server::start(const std::string& host, uint16_t port) {
+  auto handler = [this](const httplib::Request& hreq, httplib::Response& hres) {
+    Request req{hreq.method, hreq.path, hreq.body, hreq.get_header_value("Authorization")};
+    auto answer = std::make_shared<std::promise<Response>>();
+    auto future = answer->get_future();
+    const auto t0 = std::chrono::steady_clock::now();
+    asio::post(io_, [this, req, answer] {
+      try {
+        View view{balancer_, &controller_, std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
+                  started_};
+        Response r = api_.handle(req, view, [this](lb::BalancerConfig c) { controller_.reconfigure(std::move(c)); });
+        if (req.method != "GET" && r.status < 300) {
+          spdlog::info("api: {} {} {} -> {}: runtime change applied (a SIGHUP reload replaces it)", req.method,
+                       req.path, req.body.substr(0, 200), r.status);
+        }
+        answer->set_value(std::move(r));
+      } catch (const std::exception& e) {
+        spdlog::error("api: {} {} failed: {}", req.method, req.path, e.what());
+        answer->set_value(plain_error(500, "internal error"));
+      }
+    });
+    // Wait in slices so that a shutdown does not hold HTTP threads for long.
+    const auto deadline = t0 + kAnswerTimeout;
+    while (future.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+      if (stopping_ || std::chrono::steady_clock::now() >= deadline) {
+        send(hres, plain_error(503, stopping_ ? "shutting down" : "controller did not answer in time"));
+        return;
+      }
+    }
+    const Response r = future.get();
+    spdlog::debug("api: {} {} -> {} in {} us", hreq.method, hreq.path, r.status,
+                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+    send(hres, r);
+  };
+  http_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  http_->set_payload_max_length(64 * 1024);
+  http_->set_keep_alive_timeout(1);
+  http_->set_read_timeout(5);
+  http_->set_write_timeout(5);
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    send(res, plain_error(500, "internal error"));
+  });
+  for (const char* pattern : {".*"}) {
+    http_->Get(pattern, handler);
+    http_->Post(pattern, handler);
+    http_->Put(pattern, handler);
+    http_->Patch(pattern, handler);
+    http_->Delete(pattern, handler);
+    http_->Options(pattern, handler);
+  }
+  if (port == 0) {
+    int p = http_->bind_to_any_port(host);
+    if (p <= 0) throw std::runtime_error("api.listen: cannot bind " + host + ":0");
+    port_ = static_cast<uint16_t>(p);
+  } else {
+    if (!http_->bind_to_port(host, port)) {
+      throw std::runtime_error("api.listen: cannot bind " + host + ":" + std::to_string(port) +
+                               " (address in use or not local)");
+    }
+    port_ = port;
+  }
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  spdlog::info("API, /metrics and dashboard on http://{}:{}/ ({})", host, port_,
+               api_.token_required() ? "bearer token required" : "no token: loopback only");
+}
+
+void Server::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  http_->stop();
+  thread_.join();
+  spdlog::info("API stopped");
+}
+
+}  // namespace fulcrum::api
