@@ -16,6 +16,9 @@ packages=(
   # testbed and oracles
   openvswitch-switch iproute2 ethtool iputils-ping tcpdump tshark procps
   python3 curl httperf wrk
+  # experiments (experiments/: netdelay's NFQUEUE, iptables in the namespaces, plots);
+  # the Mininet variant also needs `apt-get install mininet` (not needed by CI)
+  iptables libnetfilter-queue-dev python3-matplotlib
 )
 export DEBIAN_FRONTEND=noninteractive
 # tshark asks whether non-root users may capture; answer no without a prompt.
