@@ -174,7 +174,8 @@ json backend_json(const View& view, const lb::VipSpec& spec, Ipv4Addr ip) {
               {"switches", per_switch}};
 }
 
-// Configured backends in order, then removed ones still holding connections.
+// Configured backends in order, then removed ones still holding connections
+// (the balancer keeps a removed backend until the next reconfiguration).
 std::vector<Ipv4Addr> backend_ips(const View& view, const lb::VipSpec& spec) {
   std::vector<Ipv4Addr> ips;
   for (const auto& b : spec.backends) ips.push_back(b.ip);
@@ -182,6 +183,7 @@ std::vector<Ipv4Addr> backend_ips(const View& view, const lb::VipSpec& spec) {
     const lb::VipState* vs = vip_on(*sw, spec.ip);
     if (vs == nullptr) continue;
     for (const auto& b : vs->backends) {
+      if (b.active == 0) continue;
       if (std::find(ips.begin(), ips.end(), b.spec.ip) == ips.end()) ips.push_back(b.spec.ip);
     }
   }
