@@ -168,7 +168,7 @@ std::string render_metrics(const View& view, const Api* api) {
 
   // Per VIP and per backend (on each switch).
   std::vector<Row> rows;
-  w.family("fulcrum_vip_connections", "gauge", "Connections of a VIP with flow entries in the switches.");
+  w.family("fulcrum_vip_connections_active", "gauge", "Connections of a VIP with flow entries in the switches.");
   std::vector<std::pair<Labels, uint64_t>> vip_totals;
   for (const lb::VipSpec& spec : cfg.vips) {
     uint64_t active = 0, total = 0;
@@ -190,7 +190,7 @@ std::string render_metrics(const View& view, const Api* api) {
       }
     }
     Labels l{{"vip", spec.ip.str()}, {"name", spec.name}};
-    w.sample("fulcrum_vip_connections", l, active);
+    w.sample("fulcrum_vip_connections_active", l, active);
     vip_totals.emplace_back(l, total);
   }
   w.family("fulcrum_vip_connections_total", "counter", "Connections ever assigned for a VIP.");
@@ -200,7 +200,7 @@ std::string render_metrics(const View& view, const Api* api) {
     w.family(name, type, help);
     for (const Row& r : rows) w.sample(name, r.labels, static_cast<double>(value(r)));
   };
-  per_row("fulcrum_backend_connections", "gauge", "Connections of a backend with flow entries in the switch.",
+  per_row("fulcrum_backend_connections_active", "gauge", "Connections of a backend with flow entries in the switch.",
           [](const Row& r) { return r.b->active; });
   per_row("fulcrum_backend_connections_total", "counter", "Connections ever assigned to a backend.",
           [](const Row& r) { return r.b->total; });

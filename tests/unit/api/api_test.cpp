@@ -411,7 +411,7 @@ TEST_F(ApiTest, MetricsCountConnectionsPerVipAndBackend) {
   EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
   const std::string& t = r.body;
   EXPECT_NE(t.find("# TYPE fulcrum_decisions_total counter\nfulcrum_decisions_total 6\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("fulcrum_vip_connections{vip=\"10.0.0.100\",name=\"web\"} 6\n"), std::string::npos);
+  EXPECT_NE(t.find("fulcrum_vip_connections_active{vip=\"10.0.0.100\",name=\"web\"} 6\n"), std::string::npos);
   EXPECT_NE(t.find("fulcrum_vip_connections_total{vip=\"10.0.0.100\",name=\"web\"} 6\n"), std::string::npos);
   EXPECT_NE(t.find("fulcrum_backend_connections_total{vip=\"10.0.0.100\",name=\"web\",backend=\"10.0.0.2\",dpid="
                    "\"0000000000000001\"} 2\n"),
