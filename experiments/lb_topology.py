@@ -127,8 +127,12 @@ class Lab:
         info(f"*** servers, agents, delays started (shares {self.shares} %, delays {self.delays} ms)\n")
 
     def popen(self, host, argv, name):
+        # nsenter into the host's network namespace only: a Mininet host's own
+        # shell sees another /sys, without /sys/fs/cgroup (the agent and the
+        # cgroup join need it), as `ip netns exec` does (see tests/e2e/lib/dynamic.sh).
         log = open(os.path.join(tempfile.gettempdir(), f"lb-{name}.log"), "w")
-        self.procs.append(host.popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        self.procs.append(subprocess.Popen(["nsenter", f"--net=/proc/{host.pid}/ns/net", "--"] + argv,
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
 
     def stop(self):
         for p in reversed(self.procs):
