@@ -16,6 +16,8 @@ packages=(
   # testbed and oracles
   openvswitch-switch iproute2 ethtool iputils-ping tcpdump tshark procps
   python3 curl httperf wrk
+  # API, dashboard tests: HTTP server/client library, /metrics parser, headless browser over DevTools
+  libcpp-httplib-dev python3-prometheus-client python3-websocket chromium
   # experiments (experiments/: netdelay's NFQUEUE, iptables in the namespaces, plots);
   # the Mininet variant also needs `apt-get install mininet` (not needed by CI)
   iptables libnetfilter-queue-dev python3-matplotlib
