@@ -70,6 +70,9 @@ void Server::start(const std::string& host, uint16_t port) {
     send(hres, r);
   };
   http_->new_task_queue = [] { return new httplib::ThreadPool(4); };
+  // Headers and body go out in separate writes: without TCP_NODELAY, Nagle and
+  // the client's delayed ACK held every keep-alive answer for 40 ms.
+  http_->set_tcp_nodelay(true);
   http_->set_payload_max_length(64 * 1024);
   http_->set_keep_alive_timeout(1);
   http_->set_read_timeout(5);

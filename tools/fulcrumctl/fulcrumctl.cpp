@@ -76,6 +76,7 @@ class Client {
   explicit Client(const Options& o) : opts_(o), http_(o.api) {
     http_.set_connection_timeout(3);
     http_.set_read_timeout(10);
+    http_.set_tcp_nodelay(true);
     if (!o.token_file.empty()) {
       std::ifstream in(o.token_file);
       if (!in) {
