@@ -304,7 +304,8 @@ Body parse_body(const std::string& text, std::initializer_list<const char*> allo
     b.err = error(400, "request body: expected a JSON object");
     return b;
   }
-  for (const auto& [key, value] : b.j.items()) {
+  for (auto it = b.j.begin(); it != b.j.end(); ++it) {
+    const std::string& key = it.key();
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; })) {
       std::string known;
       for (const char* a : allowed) known += (known.empty() ? "" : ", ") + std::string(a);

@@ -77,6 +77,15 @@ void Server::start(const std::string& host, uint16_t port) {
   http_->set_keep_alive_timeout(1);
   http_->set_read_timeout(5);
   http_->set_write_timeout(5);
+  // Errors cpp-httplib answers itself (413 body too large, 400 unparsable
+  // request) get a JSON body like every other error.
+  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    const char* why = res.status == 413   ? "request body larger than 64 KiB"
+                      : res.status == 400 ? "malformed HTTP request"
+                                          : "request refused";
+    send(res, plain_error(res.status, why));
+  });
   http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     send(res, plain_error(500, "internal error"));
   });

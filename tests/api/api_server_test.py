@@ -245,11 +245,20 @@ class ApiServerTest(unittest.TestCase):
                          "ip: not an IPv4 address")
         self.assertError("POST", "/api/v1/vips/10.0.0.100/backends", {"ip": "10.0.0.11"}, 409, "already in the pool")
         self.assertError("PATCH", "/api/v1/vips/10.0.0.100", {"policy": "best"}, 400, "policy: unknown policy")
-        # Over the 64 KiB body limit: httplib's own 413 (not JSON).
-        status, _, _ = self.call("POST", "/api/v1/vips/10.0.0.100/backends", None, raw=b"x" * (70 * 1024))
-        self.assertEqual(status, 413)
+        # Over the 64 KiB body limit: cpp-httplib's own 413, with a JSON body too.
+        self.assertError("POST", "/api/v1/vips/10.0.0.100/backends", None, 413, "larger than 64 KiB",
+                         raw=b"x" * (70 * 1024))
         _, _, b = self.call("GET", p)
         self.assertEqual((b["weight"], b["mode"]), (1, "active"), "a refused change must change nothing")
+
+    def test_malformed_http(self):
+        # Not HTTP at all: a 400 with a JSON body, and the server goes on.
+        with socket.create_connection(("127.0.0.1", self.f.api_port), timeout=5) as s:
+            s.sendall(b"HELLO THERE\r\n\r\n")
+            reply = s.recv(4096).decode(errors="replace")
+        self.assertTrue(reply.startswith("HTTP/1.1 400"), reply)
+        self.assertIn('"error": "malformed HTTP request"', reply)
+        self.assertEqual(self.call("GET", "/api/v1/status")[0], 200)
 
     # ---- metrics
 
