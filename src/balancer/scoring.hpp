@@ -48,9 +48,6 @@ class Scorer {
   [[nodiscard]] ScoreBreakdown breakdown(const BackendView& b) const;
   [[nodiscard]] double score(const BackendView& b) const;
   [[nodiscard]] const ScoringConfig& config() const { return cfg_; }
-  // The CPU weight as a share of the sum of the weights (0..1): how many score
-  // points one CPU point is worth.
-  [[nodiscard]] double cpu_share() const { return w_cpu_; }
 
  private:
   // Equation 4 with the division done once: 100 * (v - worst) / (best - worst)

@@ -4,21 +4,9 @@
 
 namespace fulcrum::lb {
 
-double CombinedPolicy::cpu_points(double linear_points) {
-  const double u = (100.0 - linear_points) / 100.0;
-  return 100.0 * (1.0 - u * u);
-}
-
-double CombinedPolicy::score(const BackendView& b) const {
-  const ScoreBreakdown s = scorer_.breakdown(b);
-  // An unknown CPU stays at 0 points (worst), as in the paper's score.
-  if (!b.cpu_pct) return s.total;
-  return s.total + scorer_.cpu_share() * (cpu_points(s.cpu) - s.cpu);
-}
-
 double CombinedPolicy::corrected_score(const BackendView& b) const {
   const double w = b.weight > 0 ? static_cast<double>(b.weight) : 1.0;
-  return score(b) - debit_points_ * static_cast<double>(b.assigned_since_report) / w;
+  return scorer_.score(b) - debit_points_ * static_cast<double>(b.assigned_since_report) / w;
 }
 
 std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, const ConnKey& /*key*/) {

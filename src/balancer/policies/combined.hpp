@@ -10,13 +10,7 @@
 //
 //   corrected = score - debit_points * assigned_since_report / weight
 //
-// and picks the backend with the best corrected score. `score` is the paper's
-// equation 5 except for its CPU term: the paper scores CPU headroom linearly
-// (100 - u, u the utilisation in points of its range), while a server's
-// response time grows convexly with utilisation (M/M/1: 1/(1 - u)), so the
-// linear term ranks a half-busy nearby server below an idle one 100 ms away.
-// combined scores CPU as 100 * (1 - (u/100)^2): little penalty at moderate
-// load, the full penalty at saturation (see cpu_points). Between two reports
+// and picks the backend with the best corrected score. Between two reports
 // this is water-filling: the best backend takes connections until its
 // corrected score comes down to the next one's, then they share, each in
 // proportion to its weight (a backend of weight w absorbs w connections per
@@ -44,12 +38,6 @@ class CombinedPolicy final : public Policy {
   [[nodiscard]] const Scorer& scorer() const { return scorer_; }
   // The score the policy ranks by (for logs and the API).
   [[nodiscard]] double corrected_score(const BackendView& b) const;
-  // Equation 5 with the convex CPU term, before the debit.
-  [[nodiscard]] double score(const BackendView& b) const;
-  // Convex CPU points from the paper's linear ones (0..100, higher is better):
-  // u = 100 - linear is the utilisation in points of the CPU range, and
-  // 100 * (1 - (u/100)^2) is returned: 50 % busy keeps 75 points, 90 % keeps 19.
-  static double cpu_points(double linear_points);
 
  private:
   Scorer scorer_;
