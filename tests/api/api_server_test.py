@@ -255,7 +255,18 @@ class ApiServerTest(unittest.TestCase):
         # Not HTTP at all: a 400 with a JSON body, and the server goes on.
         with socket.create_connection(("127.0.0.1", self.f.api_port), timeout=5) as s:
             s.sendall(b"HELLO THERE\r\n\r\n")
-            reply = s.recv(4096).decode(errors="replace")
+            data = b""
+            while True:  # headers and body may come in separate segments
+                head, sep, body = data.partition(b"\r\n\r\n")
+                length = [int(v) for k, v in (h.split(b":", 1) for h in head.split(b"\r\n")[1:] if b":" in h)
+                          if k.strip().lower() == b"content-length"]
+                if sep and length and len(body) >= length[0]:
+                    break
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            reply = data.decode(errors="replace")
         self.assertTrue(reply.startswith("HTTP/1.1 400"), reply)
         self.assertIn('"error": "malformed HTTP request"', reply)
         self.assertEqual(self.call("GET", "/api/v1/status")[0], 200)
