@@ -260,6 +260,29 @@ TEST_F(ApiTest, RemovedBackendKeepsItsConnectionsUntilTheyEnd) {
   expect_error("GET", "/api/v1/vips/web/backends/10.0.0.1", "", 404, "not in the pool");
 }
 
+TEST_F(ApiTest, RemovingABackendKeepsTheOthersConnectionsOnTheirBackends) {
+  // b1 leaves the pool, so b2 and b3 move down one index in the balancer's
+  // tables: their connections must follow them.
+  EXPECT_EQ(connect(7000), 0u);
+  EXPECT_EQ(connect(7001), 1u);
+  EXPECT_EQ(connect(7002), 2u);
+  EXPECT_EQ(connect(7003), 0u);
+  call_json("DELETE", "/api/v1/vips/web/backends/10.0.0.1");
+  json v = call_json("GET", "/api/v1/vips/web");
+  EXPECT_EQ(backend(v, "10.0.0.1")["connections"]["active"], 2);
+  EXPECT_EQ(backend(v, "10.0.0.2")["connections"]["active"], 1);
+  EXPECT_EQ(backend(v, "10.0.0.3")["connections"]["active"], 1);
+  // A packet-in for b3's connection (as after its entries idled out) still
+  // goes to b3, and one for b1's to b1.
+  for (auto [sport, port] : {std::pair<uint16_t, of::PortNo>{7002, 3}, {7000, 1}, {7001, 2}}) {
+    auto f = lb::testing::tcp_frame(kClientMac, kFake, kClientIp, kVip, sport, 80, pkt::kTcpAck);
+    auto r = sw_->packet_in(kClientPort, f);
+    ASSERT_EQ(r.outputs().size(), 1u) << sport;
+    EXPECT_EQ(r.outputs()[0].port, port) << sport;
+  }
+  EXPECT_EQ(bench_->counters().connections_assigned, 4u);  // none assigned afresh
+}
+
 TEST_F(ApiTest, PolicyChange) {
   json v = call_json("PATCH", "/api/v1/vips/web", R"({"policy": "least-connections"})");
   EXPECT_EQ(v["policy"], "least-connections");
