@@ -32,6 +32,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 POLICY_ORDER = ["round-robin", "random", "least-connections", "weighted-round-robin", "power-of-two",
                 "source-hash", "combined-paper", "combined"]
+COLOURS = {"round-robin": "tab:blue", "random": "tab:gray", "least-connections": "tab:green",
+           "weighted-round-robin": "tab:olive", "power-of-two": "tab:purple", "source-hash": "tab:brown",
+           "combined-paper": "tab:red", "combined": "tab:orange"}
 SCENARIO_TEXT = {
     "ideal": "ideal links, equal CPU shares (paper, Table 4 / Graph 1)",
     "delayed": "50 ms and 80 ms on the links of b2 and b3, equal CPU shares (paper, Table 5 / Graph 2)",
@@ -163,11 +166,8 @@ def plot(grid, s, field, ylabel, path):
             pts = [(r, y) for r, y in zip(rates, ys) if y is not None]
             if not pts:
                 continue
-            style = dict(marker="o", linewidth=2.4 if p == "combined" else 1.4)
-            if p == "round-robin":
-                style.update(color="tab:blue")
-            elif p == "combined":
-                style.update(color="tab:orange")
+            # The paper's colours: round-robin blue, combined criteria orange.
+            style = dict(marker="o", linewidth=2.4 if p == "combined" else 1.4, color=COLOURS.get(p))
             ax.plot([x for x, _ in pts], [y for _, y in pts], label=p, **style)
         ax.set_title(f"{n} connections")
         ax.set_xlabel("connections per second")
