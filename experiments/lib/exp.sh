@@ -33,7 +33,6 @@ EXP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${EXP_DELAY_MODE:=link}"
 : "${EXP_AGENT_INTERVAL:=1}"
 : "${EXP_LOCK_WAIT:=900}"
-EXP_LOG_MARKS=()
 
 # exp_cg_setup: the backends' cgroups (cpu, cpuacct, memory), created once.
 exp_cg_setup() {
@@ -42,7 +41,8 @@ exp_cg_setup() {
 
 # exp_cg_share HOST PCT: HOST's CPU quota, PCT % of one CPU.
 exp_cg_share() {
-  local d="${DYN_CG_MNT[cpu]}/$(dyn_cg_name "$1")"
+  local d
+  d="${DYN_CG_MNT[cpu]}/$(dyn_cg_name "$1")"
   echo -1 >"$d/cpu.cfs_quota_us" || return 1 # lower the quota before the period
   echo "$EXP_CFS_PERIOD_US" >"$d/cpu.cfs_period_us" || return 1
   echo $((EXP_CFS_PERIOD_US * $2 / 100)) >"$d/cpu.cfs_quota_us" || return 1
@@ -99,7 +99,9 @@ exp_netdelay_start() {
 
 # exp_up "S1 S2 S3" "D1 D2 D3": a fresh testbed for one run.
 exp_up() {
-  local shares=($1) delays=($2) i h
+  local shares delays i h
+  read -ra shares <<<"$1"
+  read -ra delays <<<"$2"
   tb_up >"$TB_RUN/tb_up.log" 2>&1 || { cat "$TB_RUN/tb_up.log" >&2; return 1; }
   # tb_up starts a static http.server on port 80 in every backend: replace it.
   for h in "${TB_SERVERS[@]}"; do
