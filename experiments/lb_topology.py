@@ -20,7 +20,7 @@ and delays, then opens the CLI):
 
     fulcrum --listen 127.0.0.1:6653 --vip 10.0.0.100 --backends 10.0.0.11,10.0.0.12,10.0.0.13 \\
             --policy combined --agent-key-file /tmp/lb.key &
-    mn --custom experiments/lb_topology.py --topo lb,clients=1 --mac \\
+    mn --custom experiments/lb_topology.py --topo lb,clients=1 \\
        --switch ovs,datapath=user,protocols=OpenFlow13 --controller remote,ip=127.0.0.1,port=6653 \\
        --test lbsetup                 # LB_DELAYS=0,50,80 LB_SHARES=20,20,20 LB_KEY=/tmp/lb.key in the environment
 
@@ -43,7 +43,10 @@ from mininet.net import Mininet
 from mininet.node import OVSSwitch, RemoteController
 from mininet.topo import Topo
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    HERE = os.path.dirname(os.path.abspath(__file__))
+except NameError:  # `mn --custom` exec()s this file without __file__
+    HERE = next((os.path.dirname(os.path.abspath(a)) for a in sys.argv if a.endswith("lb_topology.py")), os.getcwd())
 SRC = os.path.dirname(HERE)
 VIP = "10.0.0.100"
 SERVERS = ["b1", "b2", "b3"]
@@ -80,7 +83,7 @@ def cg_mount(ctrl):
 class Lab:
     """Everything the experiment adds to a started Mininet network; undone by stop()."""
 
-    def __init__(self, net, shares, delays, key, bindir, delay_mode="link", work=5000, period_us=10000):
+    def __init__(self, net, shares, delays, key, bindir, delay_mode="link", work=10000, period_us=10000):
         self.net, self.shares, self.delays, self.key = net, shares, delays, key
         self.bindir, self.delay_mode, self.work, self.period = bindir, delay_mode, work, period_us
         self.procs, self.cgroups = [], []
@@ -159,11 +162,16 @@ def ints(text):
 
 
 def lbsetup(net):
-    """mn --test lbsetup: servers, agents and delays from LB_* variables, then the CLI."""
+    """mn --test lbsetup: servers, agents and delays from LB_SHARES, LB_DELAYS, LB_KEY, LB_BINDIR;
+    LB_WARMUP seconds (default 6) for health checks and reports; then the CLI."""
     from mininet.cli import CLI
     lab = Lab(net, ints(os.environ.get("LB_SHARES", "20,20,20")), ints(os.environ.get("LB_DELAYS", "0,0,0")),
               os.environ.get("LB_KEY", "/tmp/lb.key"), os.environ.get("LB_BINDIR", os.path.join(SRC, "build/release/bin")))
     lab.start()
+    # Fulcrum's health checks (rise 2, every 2 s) and the agents' first reports.
+    warmup = float(os.environ.get("LB_WARMUP", "6"))
+    info(f"*** waiting {warmup} s for health checks and agent reports\n")
+    time.sleep(warmup)
     try:
         CLI(net)
     finally:
