@@ -434,27 +434,22 @@ void Balancer::reset_stray(SwitchState& sw, const VipState& vip, const of::Packe
   auto client = sw.clients.find(p.ipv4.dst);
   if (client == sw.clients.end()) return;
   ++counters_.stray_resets;
-  {
+  auto send_rst = [&](const pkt::EthHeader& eth, const pkt::IpHeader& ip, uint16_t sport, uint16_t dport, uint32_t seq,
+                      of::PortNo port) {
     pkt::TcpFields t;
-    t.src_port = p.tcp.src_port;
-    t.dst_port = p.tcp.dst_port;
-    t.seq = p.tcp.seq;
+    t.src_port = sport;
+    t.dst_port = dport;
+    t.seq = seq;
     t.flags = pkt::kTcpRst;
-    t.window = 0;
     auto buf = out.alloc(64);
-    std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, client->second.mac}, {vip.spec->ip, p.ipv4.dst}, t, {});
-    send_frame(sw.dpid, out.shrink_last(buf, n), client->second.port, out);
-  }
+    std::size_t n = pkt::build_tcp(buf, eth, ip, t, {});
+    send_frame(sw.dpid, out.shrink_last(buf, n), port, out);
+  };
+  send_rst({vip.fake_mac, client->second.mac}, {vip.spec->ip, p.ipv4.dst}, p.tcp.src_port, p.tcp.dst_port, p.tcp.seq,
+           client->second.port);
   if (p.tcp.flags & pkt::kTcpAck) {
-    pkt::TcpFields t;
-    t.src_port = p.tcp.dst_port;
-    t.dst_port = p.tcp.src_port;
-    t.seq = p.tcp.ack;
-    t.flags = pkt::kTcpRst;
-    t.window = 0;
-    auto buf = out.alloc(64);
-    std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, p.eth_src}, {p.ipv4.dst, p.ipv4.src}, t, {});
-    send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
+    send_rst({vip.fake_mac, p.eth_src}, {p.ipv4.dst, p.ipv4.src}, p.tcp.dst_port, p.tcp.src_port, p.tcp.ack,
+             pin.in_port);
   }
   spdlog::debug("reset connection of failed backend vip={} client={}:{} backend={} dpid={}", vip.spec->ip.str(),
                 p.ipv4.dst.str(), p.tcp.dst_port, p.ipv4.src.str(), dpid_str(sw.dpid));

@@ -6,33 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "unit/config/config_test_util.hpp"
+
 namespace fulcrum::config {
 namespace {
 
-std::string error_of(const std::string& yaml) {
-  try {
-    validate(parse_yaml(yaml, "test.yaml"));
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
-
-ParseOutcome parse_args(std::vector<std::string> args) {
-  args.insert(args.begin(), "fulcrum");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  return parse_command_line(static_cast<int>(argv.size()), argv.data());
-}
-
-std::string arg_error(std::vector<std::string> args) {
-  try {
-    parse_args(std::move(args));
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_util::arg_error;
+using test_util::error_of;
+using test_util::parse_args;
 
 TEST(ConfigYaml, ShippedExampleParsesAndValidates) {
   std::ifstream in(std::string(FULCRUM_SOURCE_DIR) + "/etc/fulcrum.yaml");
