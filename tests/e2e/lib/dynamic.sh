@@ -211,24 +211,9 @@ dyn_num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
 
 # --------------------------------------------------------------- captures --
 
-# dyn_capture_start NAME HOST PCAP-FILTER...: tcpdump on HOST's eth0 into
-# $TB_RUN/NAME.pcap, at most 40 s and 5000 packets; waits until it listens.
-# (Tighter bounds than tb_capture_start, and several captures stopped at once.)
-dyn_capture_start() {
-  local name=$1 h=$2 pid i
-  shift 2
-  nsenter --net="$(dyn_netns "$h")" -- timeout 40 tcpdump -i eth0 -nn -U --immediate-mode -Z root -c 5000 -w "$TB_RUN/$name.pcap" "$@" \
-    </dev/null >"$TB_RUN/$name.tcpdump.log" 2>&1 &
-  pid=$!
-  tb__track "cap-$name" "$pid"
-  for ((i = 0; i < 50; i++)); do
-    grep -q "listening on" "$TB_RUN/$name.tcpdump.log" 2>/dev/null && return 0
-    tb__alive "$pid" || break
-    sleep 0.1
-  done
-  cat "$TB_RUN/$name.tcpdump.log" >&2
-  return 1
-}
+# dyn_capture_start NAME HOST PCAP-FILTER...: tb_capture_start with tighter
+# bounds (40 s, 5000 packets); dyn_capture_stop stops several at once.
+dyn_capture_start() { TB_CAP_SECS=40 TB_CAP_PACKETS=5000 tb_capture_start "$@"; }
 # dyn_capture_stop NAME...: TERM (timeout passes it on; tcpdump writes out and exits).
 dyn_capture_stop() {
   local name f

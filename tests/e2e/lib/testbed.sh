@@ -557,7 +557,8 @@ tb_counts_str() { echo "b1=${REQ_COUNT[b1]:-0} b2=${REQ_COUNT[b2]:-0} b3=${REQ_C
 tb_failed_requests() { awk '$2 != 0 || $3 !~ /^b[123]$/' "$TB_RUN/requests.txt" | head -n 10; }
 
 # tb_capture_start NAME HOST [PCAP-FILTER...]: tcpdump on HOST's eth0 into
-# $TB_RUN/NAME.pcap (at most 60 s and 20000 packets); waits until it listens.
+# $TB_RUN/NAME.pcap (at most TB_CAP_SECS s and TB_CAP_PACKETS packets: 60 and
+# 20000 unless the caller sets them); waits until it listens.
 # --immediate-mode: without it libpcap's TPACKET_V3 ring hands frames over
 # only when a block fills or its 1 s timer retires it, and frames still in the
 # open block are lost on SIGINT (a fast machine finished the GETs and stopped
@@ -565,7 +566,7 @@ tb_failed_requests() { awk '$2 != 0 || $3 !~ /^b[123]$/' "$TB_RUN/requests.txt" 
 tb_capture_start() {
   local name=$1 h=$2 pid i
   shift 2
-  ip netns exec "$(tb_ns "$h")" timeout 60 tcpdump -i eth0 -nn -U --immediate-mode -Z root -c 20000 -w "$TB_RUN/$name.pcap" "$@" \
+  ip netns exec "$(tb_ns "$h")" timeout "${TB_CAP_SECS:-60}" tcpdump -i eth0 -nn -U --immediate-mode -Z root -c "${TB_CAP_PACKETS:-20000}" -w "$TB_RUN/$name.pcap" "$@" \
     </dev/null >"$TB_RUN/$name.tcpdump.log" 2>&1 &
   pid=$!
   tb__track "cap-$name" "$pid"
