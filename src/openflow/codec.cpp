@@ -149,13 +149,13 @@ Result<void, Err> encode(Version v, uint32_t xid, const Message& m, std::vector<
   } else {
     s = v == Version::V10 ? encode10(xid, m, w) : encode13(xid, m, w);
   }
-  if (s && out.size() - start > kMaxMessageLen) s = fail(Err::BadLen);
+  if (s && w.size() - start > kMaxMessageLen) s = fail(Err::BadLen);
   if (!s) {
-    out.resize(start);
+    w.truncate(start);
     return s;
   }
-  w.patch_u16(start + 2, static_cast<uint16_t>(out.size() - start));
-  return {};
+  w.patch_u16(start + 2, static_cast<uint16_t>(w.size() - start));
+  return {};  // ~ByteWriter trims the vector to what was written
 }
 
 std::optional<Version> negotiate(uint8_t peer_header_version, uint32_t peer_bitmap, uint32_t our_bitmap) {

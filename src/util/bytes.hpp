@@ -7,8 +7,10 @@
 // element (a TLV, an OXM, an action) and advances past it.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -88,18 +90,48 @@ class ByteReader {
 };
 
 // Appends big-endian values to a caller-owned, reused buffer.
+//
+// The writer keeps its own cursor and grows the vector in slabs of at least
+// kSlab bytes, so a value is one capacity test and one store rather than a
+// vector::resize (value-initialising, out of line) per field. While the writer
+// lives, the vector may hold up to a slab of slack past size(); the destructor
+// (or finish()) trims it, so the caller sees exactly the bytes written.
 class ByteWriter {
  public:
-  explicit ByteWriter(std::vector<uint8_t>& out) : out_(out) {}
+  static constexpr std::size_t kSlab = 256;
 
-  [[nodiscard]] std::size_t size() const { return out_.size(); }
-  void u8(uint8_t v) { out_.push_back(v); }
-  void u16(uint16_t v) { put_be(v, 2); }
-  void u24(uint32_t v) { put_be(v, 3); }
-  void u32(uint32_t v) { put_be(v, 4); }
-  void u64(uint64_t v) { put_be(v, 8); }
-  void bytes(std::span<const uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
-  void zeros(std::size_t n) { out_.insert(out_.end(), n, 0); }
+  explicit ByteWriter(std::vector<uint8_t>& out) : out_(out), pos_(out.size()) {}
+  ByteWriter(const ByteWriter&) = delete;
+  ByteWriter& operator=(const ByteWriter&) = delete;
+  ~ByteWriter() { finish(); }
+
+  [[nodiscard]] std::size_t size() const { return pos_; }
+  void u8(uint8_t v) {
+    ensure(1);
+    out_[pos_++] = v;
+  }
+  void u16(uint16_t v) { store(to_be(v)); }
+  void u24(uint32_t v) {
+    ensure(3);
+    out_[pos_] = static_cast<uint8_t>(v >> 16);
+    out_[pos_ + 1] = static_cast<uint8_t>(v >> 8);
+    out_[pos_ + 2] = static_cast<uint8_t>(v);
+    pos_ += 3;
+  }
+  void u32(uint32_t v) { store(to_be(v)); }
+  void u64(uint64_t v) { store(to_be(v)); }
+  void bytes(std::span<const uint8_t> b) {
+    if (b.empty()) return;
+    ensure(b.size());
+    std::memcpy(out_.data() + pos_, b.data(), b.size());
+    pos_ += b.size();
+  }
+  void zeros(std::size_t n) {
+    if (n == 0) return;
+    ensure(n);
+    std::memset(out_.data() + pos_, 0, n);
+    pos_ += n;
+  }
   // Overwrites an already-written big-endian u16 (length back-patching).
   void patch_u16(std::size_t pos, uint16_t v) {
     out_[pos] = static_cast<uint8_t>(v >> 8);
@@ -110,20 +142,40 @@ class ByteWriter {
   }
   // Pads with zeros to a multiple of `align` counted from `start`.
   void pad_to(std::size_t start, std::size_t align) {
-    std::size_t len = out_.size() - start;
+    std::size_t len = pos_ - start;
     zeros((align - len % align) % align);
   }
-  std::vector<uint8_t>& buffer() { return out_; }
+  // Drops everything written from `pos` on (pos <= size()).
+  void truncate(std::size_t pos) { pos_ = pos; }
+  // Trims the slack: the vector then holds exactly what was written.
+  void finish() { out_.resize(pos_); }
 
  private:
-  void put_be(uint64_t v, std::size_t n) {
-    // One size change per value, not one push_back (and capacity check) per byte.
-    const std::size_t pos = out_.size();
-    out_.resize(pos + n);
-    uint8_t* p = out_.data() + pos;
-    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
+  void ensure(std::size_t n) {
+    if (n > out_.size() - pos_) [[unlikely]]
+      out_.resize(pos_ + (n > kSlab ? n : kSlab));
   }
+  template <typename T>
+  static T to_be(T v) {
+    if constexpr (std::endian::native == std::endian::big) {
+      return v;
+    } else if constexpr (sizeof(T) == 2) {
+      return __builtin_bswap16(v);
+    } else if constexpr (sizeof(T) == 4) {
+      return __builtin_bswap32(v);
+    } else {
+      return __builtin_bswap64(v);
+    }
+  }
+  template <typename T>
+  void store(T be) {
+    ensure(sizeof(T));
+    std::memcpy(out_.data() + pos_, &be, sizeof(T));
+    pos_ += sizeof(T);
+  }
+
   std::vector<uint8_t>& out_;
+  std::size_t pos_;
 };
 
 }  // namespace fulcrum
