@@ -21,11 +21,18 @@ namespace fulcrum::lb {
 class Outbox {
  public:
   struct Item {
+    template <typename M>
+    Item(Dpid d, M&& m) : dpid(d), msg(std::forward<M>(m)) {}
     Dpid dpid;
     of::Message msg;
   };
 
-  void send(Dpid dpid, of::Message msg) { items_.push_back(Item{dpid, std::move(msg)}); }
+  // The message (a FlowMod, a PacketOut, ...) is built in place in the queue:
+  // one copy, not three of a 256-byte variant.
+  template <typename M>
+  void send(Dpid dpid, M&& msg) {
+    items_.emplace_back(dpid, std::forward<M>(msg));
+  }
   // Scratch bytes for a frame; valid until clear().
   std::span<uint8_t> alloc(std::size_t n);
   // Gives back the unused tail of the last alloc() (builders report the

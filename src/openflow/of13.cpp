@@ -58,11 +58,12 @@ constexpr uint8_t oxm_len(uint8_t field) {
   }
 }
 
-void oxm_header(ByteWriter& w, uint8_t field) {
-  w.u16(kOxmClassBasic);
-  w.u8(static_cast<uint8_t>(field << 1));
-  w.u8(oxm_len(field));
+// class, field << 1 (no mask), payload length: one 32-bit store.
+constexpr uint32_t oxm_word(uint8_t field) {
+  return (uint32_t{kOxmClassBasic} << 16) | (uint32_t{field} << 9) | oxm_len(field);
 }
+
+void oxm_header(ByteWriter& w, uint8_t field) { w.u32(oxm_word(field)); }
 
 // Actions and instructions.
 constexpr uint16_t kActOutput = 0, kActSetField = 25;
@@ -244,10 +245,9 @@ DStatus decode_actions(ByteReader r, ActionList& out, bool* unmodelled) {
   return {};
 }
 
+// Action type and length, then the OXM header: one 64-bit store.
 void set_field(ByteWriter& w, uint8_t field) {
-  w.u16(kActSetField);
-  w.u16(static_cast<uint16_t>(round8(8u + oxm_len(field))));
-  oxm_header(w, field);
+  w.u64((uint64_t{kActSetField} << 48) | (uint64_t{round8(8u + oxm_len(field))} << 32) | oxm_word(field));
 }
 
 // Transport set-fields use UDP OXMs when the flow matches UDP, else TCP.
@@ -257,7 +257,7 @@ void encode_actions(ByteWriter& w, const ActionList& actions, bool udp) {
         [&](const auto& a) {
           using T = std::decay_t<decltype(a)>;
           if constexpr (std::is_same_v<T, ActOutput>) {
-            w.u16(kActOutput), w.u16(16), w.u32(a.port), w.u16(a.max_len), w.zeros(6);
+            w.u32((uint32_t{kActOutput} << 16) | 16), w.u32(a.port), w.u64(uint64_t{a.max_len} << 48);
           } else {
             // Set-field: OXM then zeros to a multiple of 8.
             std::size_t start = w.size();

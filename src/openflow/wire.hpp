@@ -32,10 +32,8 @@ constexpr std::size_t round8(std::size_t n) { return (n + 7) / 8 * 8; }
 // Writes a header with a zero length (encode() patches it); returns its offset.
 inline std::size_t begin_msg(ByteWriter& w, Version v, uint8_t type, uint32_t xid) {
   std::size_t start = w.size();
-  w.u8(static_cast<uint8_t>(v));
-  w.u8(type);
-  w.u16(0);
-  w.u32(xid);
+  // version, type, length (patched later), xid: one 64-bit store.
+  w.u64((uint64_t{static_cast<uint8_t>(v)} << 56) | (uint64_t{type} << 48) | xid);
   return start;
 }
 
