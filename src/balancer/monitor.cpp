@@ -49,12 +49,17 @@ BackendView Balancer::view(const VipState& vip, const BackendState& b, TimePoint
   if (b.agent && now - b.agent->at <= max_age) {
     v.cpu_pct = b.agent->cpu_pct;
     v.memory_pct = b.agent->memory_pct;
+    v.established = b.agent->established;
+    v.assigned_last_interval = b.assigned_last_interval;
+    v.report_interval_s = b.report_interval_s;
   }
   if (b.rtt_ms && now - b.rtt_at <= max_age) v.rtt_ms = b.rtt_ms;
   if (b.tx_kbps && b.capacity_kbps > 0 && now - b.tx_at <= max_age) {
     v.avail_bw_kbps = std::max(0.0, static_cast<double>(b.capacity_kbps) - *b.tx_kbps);
   }
   v.assigned_since_report = b.assigned_since_report;
+  v.now = now;
+  v.report_seq = b.reports;
   return v;
 }
 
@@ -506,6 +511,15 @@ void Balancer::handle_agent_report(SwitchState& sw, VipState& vip, const pkt::Pa
     for (BackendState& cand : v.backends) {
       if (cand.spec.ip != p.ipv4.src || cand.retired) continue;
       const bool was = cand.available();
+      // The connections sent since the previous report fall in the interval
+      // this report measured, unless a report was missed (or this is the first).
+      const double interval_s = report->interval_ms / 1000.0;
+      const bool consecutive =
+          cand.agent && std::chrono::duration<double>(now - cand.agent->at).count() <= 1.5 * interval_s;
+      cand.assigned_last_interval =
+          consecutive ? std::optional<uint32_t>(cand.assigned_since_report) : std::optional<uint32_t>();
+      cand.report_interval_s = interval_s;
+      ++cand.reports;
       cand.agent = s;
       cand.assigned_since_report = 0;
       if (cand.agent_unhealthy == s.healthy) {

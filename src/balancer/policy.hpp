@@ -1,6 +1,7 @@
 // Backend selection policies. A policy sees the pool of one VIP on one switch
 // and answers which backend takes the next connection; it owns no I/O and no
-// clock, and takes its randomness from an injected Rng.
+// clock (the core passes the time in the views), and takes its randomness from
+// an injected Rng.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,16 @@ struct BackendView {
   std::optional<double> rtt_ms;         // smoothed ICMP probe RTT
   std::optional<double> avail_bw_kbps;  // port capacity minus measured transmit rate
   uint32_t assigned_since_report = 0;   // new connections sent to it since its latest agent report
+  // For policies that model time (combined). Policies read no clock: the core
+  // passes the time the view was built.
+  TimePoint now{};
+  uint64_t report_seq = 0;              // agent reports accepted so far: changes when one arrives
+  std::optional<uint32_t> established;  // latest fresh agent report: established TCP connections
+  // Connections sent to it in the interval the latest report measures (between
+  // its previous report and this one), and that interval in seconds; nullopt
+  // when unknown (first report, a report missed, or too old).
+  std::optional<uint32_t> assigned_last_interval;
+  double report_interval_s = 0;
 };
 
 class Policy {

@@ -60,6 +60,24 @@ std::optional<std::string> validate(const ScoringConfig& cfg) {
   if (cfg.max_age <= Duration::zero()) {
     return "max_age: must be > 0 (got " + num(std::chrono::duration<double>(cfg.max_age).count()) + " s)";
   }
+  if (!std::isfinite(cfg.service_prior_ms) || cfg.service_prior_ms <= 0 || cfg.service_prior_ms > 60'000) {
+    return "service_prior_ms: must be > 0 and <= 60000 (got " + num(cfg.service_prior_ms) + ")";
+  }
+  if (!std::isfinite(cfg.round_trips) || cfg.round_trips < 0 || cfg.round_trips > 100) {
+    return "round_trips: must be in 0..100 (got " + num(cfg.round_trips) + ")";
+  }
+  if (!std::isfinite(cfg.response_kbit) || cfg.response_kbit < 0 || cfg.response_kbit > 1e9) {
+    return "response_kbit: must be in 0..1e9 (got " + num(cfg.response_kbit) + ")";
+  }
+  if (!std::isfinite(cfg.memory_knee_pct) || cfg.memory_knee_pct < 0 || cfg.memory_knee_pct >= 100) {
+    return "memory_knee_pct: must be >= 0 and < 100 (got " + num(cfg.memory_knee_pct) + ")";
+  }
+  if (!std::isfinite(cfg.rate_window_s) || cfg.rate_window_s < 0.01 || cfg.rate_window_s > 3600) {
+    return "rate_window_s: must be in 0.01..3600 (got " + num(cfg.rate_window_s) + ")";
+  }
+  if (!std::isfinite(cfg.tie_band) || cfg.tie_band < 0 || cfg.tie_band > 10) {
+    return "tie_band: must be in 0..10 (got " + num(cfg.tie_band) + ")";
+  }
   return std::nullopt;
 }
 

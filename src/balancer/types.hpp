@@ -78,6 +78,14 @@ struct ScoringConfig {
   MetricRange bandwidth_kbps{0, 100000};
   // Metrics older than this count as worst (the core passes them as unknown).
   Duration max_age = std::chrono::seconds(5);
+  // combined only (expected response time, docs/POLICIES.md); combined-paper
+  // uses the weights and ranges above.
+  double service_prior_ms = 50;  // a backend's time per request until its reports measure it
+  double round_trips = 2;        // path round trips per connection: TCP handshake, request/response
+  double response_kbit = 8;      // what a response puts on the backend's link (transfer time term)
+  double memory_knee_pct = 90;   // memory use above this slows service by (100 - knee) / (100 - use)
+  double rate_window_s = 1;      // time constant of the sent-rate estimate (utilisation term)
+  double tie_band = 0.5;         // costs within this many (least) service times of the best are ties
   friend bool operator==(const ScoringConfig&, const ScoringConfig&) = default;
 };
 

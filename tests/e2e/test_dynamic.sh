@@ -89,9 +89,9 @@ tb_run_requests "$N"
 tb_log "combined, idle: $N requests in $((SECONDS - t0)) s: $(tb_counts_str)"
 base_counts=$(tb_counts_str)
 tb_assert_eq "combined, idle: $N/$N requests succeed" "$N" "$REQ_OK" || tb_note "$(tb_failed_requests)"
-# Idle backends score within a few points of each other and every connection
-# debits its backend 1 point until the next report (0.5 s), so the choice
-# rotates: each backend gets at least 20 % (a third would be 20 of 60).
+# Idle backends have service times and RTTs within combined's tie band (half a
+# service time) of each other, so the choice is drawn among them: each backend
+# gets at least 20 % (a third would be 20 of 60).
 for h in "${TB_SERVERS[@]}"; do
   c=${REQ_COUNT[$h]:-0}
   if ((c * 5 >= N)); then tb_ok "combined, idle: $h gets >= 20 % ($c of $N)"; else tb_fail "combined, idle: $h gets >= 20 % of $N" "$base_counts"; fi
@@ -127,13 +127,12 @@ if [[ "$DYN_CG_MODE" == v1 ]]; then
   load_counts=$(tb_counts_str)
   tb_note "metrics after the loaded run:" "$(dyn_metrics_table)"
   tb_assert_eq "combined, b2 loaded: $N/$N requests succeed" "$N" "$REQ_OK" || tb_note "$(tb_failed_requests)"
-  # combined picks the best score minus 1 point per connection sent since the
-  # backend's last report. With b2 >= 20 points below both others, b2 is
-  # picked only after b1 and b3 have each taken ~20 connections within one
-  # report interval (0.5 s), i.e. > 80 connections/s; these sequential GETs
-  # arrive well below that (see the rate logged above), so the expected share
-  # is 0. 20 % (12 of 60, against 33 % without the scorer) leaves room for a
-  # late or noisy report without letting an unchanged spread pass.
+  # combined estimates b2's time per request from its CPU (saturated by the
+  # burners) over the connections it served: once b2 has taken 2 in a report
+  # interval (0.5 s), its estimate is several times the others' and only
+  # rises while it reports >= 95 % CPU, so these sequential GETs go to b1 and
+  # b3. 20 % (12 of 60, against 33 % without the scorer) leaves room for the
+  # first interval and a late report without letting an unchanged spread pass.
   c=${REQ_COUNT[b2]:-0}
   if ((c * 5 < N)); then tb_ok "combined, b2 loaded: b2 gets < 20 % of new connections ($load_counts)"; else tb_fail "combined, b2 loaded: b2 gets < 20 % of new connections" "$load_counts" "baseline was $base_counts"; fi
 fi
@@ -189,7 +188,9 @@ tb_assert_eq "capture on c1 saw its forged datagram leave" 1 "$own_c1"
 if ((own_b3 >= 2)); then tb_ok "capture on b3 saw its own reports and the re-sent b2 report leave ($own_b3)"; else tb_fail "capture on b3 saw datagrams leave" "$own_b3"; fi
 
 if [[ "$DYN_CG_MODE" == v1 ]]; then
-  # ---- 3: recovery: the burners stop, b2's next reports bring it back
+  # ---- 3: recovery: the burners stop; b2 reports itself idle with no connection
+  # from us, so combined drops its saturated estimate and assumes it as fast as
+  # the others again
   dyn_burners_stop
   rec=0
   for ((i = 0; i < 100; i++)); do # at most 10 s

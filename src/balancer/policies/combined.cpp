@@ -1,37 +1,166 @@
 #include "balancer/policies/combined.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
 #include "balancer/policies/least_connections.hpp"
 
 namespace fulcrum::lb {
 
-double CombinedPolicy::corrected_score(const BackendView& b) const {
+namespace {
+
+double seconds(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+}  // namespace
+
+CombinedPolicy::Track& CombinedPolicy::track(const BackendView& b, uint32_t index) {
+  if (index < tracks_.size() && tracks_[index].ip == b.ip) return tracks_[index];
+  // The pool changed (or first sight): keep the state of backends still in
+  // it, matched by address, wherever they moved.
+  if (tracks_.size() <= index) tracks_.resize(index + 1);
+  for (std::size_t j = 0; j < tracks_.size(); ++j) {
+    if (j != index && tracks_[j].ip == b.ip) {
+      std::swap(tracks_[index], tracks_[j]);
+      return tracks_[index];
+    }
+  }
+  Track fresh;
+  fresh.ip = b.ip;
+  tracks_[index] = fresh;
+  return tracks_[index];
+}
+
+void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
+  const uint32_t sent = b.assigned_last_interval.value_or(0);
+  // The connections the interval's CPU served: those sent in it, plus those
+  // in progress at its start, minus those still in progress at its end (the
+  // agent's established count at both reports; just `sent` when unknown).
+  // Sent alone overstates it while a queue builds, and the CPU of requests
+  // sent late in the interval falls in the next one.
+  int64_t served = sent;
+  if (t.established && b.established) served += int64_t{*t.established} - int64_t{*b.established};
+  if (b.cpu_pct && b.assigned_last_interval && served >= int64_t{kMinSample} && b.report_interval_s > 0) {
+    const double cpu = std::clamp(*b.cpu_pct, 0.0, 100.0);
+    const double sample = std::clamp(cpu / 100.0 * b.report_interval_s / static_cast<double>(served), 1e-4, 10.0);
+    const bool saturated = cpu >= kSaturatedPct;
+    if (!t.measured) {
+      t.service_s = sample;
+      t.measured = true;
+    } else {
+      const double next = t.service_s + kSmoothing * (sample - t.service_s);
+      // Saturated: more were sent than served, so the sample is a lower bound.
+      t.service_s = saturated ? std::max(t.service_s, next) : next;
+    }
+    t.saturated = saturated;
+  } else if (t.measured && t.saturated && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
+    // Idle now, and nothing of ours ran: the saturated estimate measured
+    // contention that is gone. Back to the unmeasured assumption.
+    t.measured = false;
+    t.saturated = false;
+  }
+  if (b.established) {
+    const Terms now = terms(t, b);
+    t.busy_until_s = std::max(t.busy_until_s, seconds(b.now) + static_cast<double>(*b.established) * now.s);
+  }
+  t.established = b.established;
+}
+
+CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b) const {
+  Terms r{};
+  double memory_factor = 1;
+  const double knee = cfg_.memory_knee_pct;
+  const double mem = b.memory_pct ? std::clamp(*b.memory_pct, 0.0, 100.0) : 100.0;
+  if (mem > knee) memory_factor = std::min(kMaxMemoryFactor, (100 - knee) / std::max(100 - mem, 1e-9));
   const double w = b.weight > 0 ? static_cast<double>(b.weight) : 1.0;
-  return scorer_.score(b) - debit_points_ * static_cast<double>(b.assigned_since_report) / w;
+  r.s = service_of(t) * memory_factor / w;
+  const double rtt_s =
+      (b.rtt_ms ? std::max(0.0, *b.rtt_ms) : std::max(cfg_.latency_ms.worst, cfg_.latency_ms.best)) / 1000.0;
+  r.arrive_s = seconds(b.now) + 1.5 * rtt_s;
+  r.wait_s = std::max(0.0, t.busy_until_s - r.arrive_s);
+  r.path_s = cfg_.round_trips * rtt_s;
+  const double bw = std::max(b.avail_bw_kbps ? *b.avail_bw_kbps : 0.0, kMinBandwidthKbps);
+  r.transfer_s = cfg_.response_kbit / bw;
+  const double now_s = seconds(b.now);
+  const double rate = t.rate * std::exp(-std::max(0.0, now_s - t.rate_at_s) / cfg_.rate_window_s);
+  r.rho = std::min(kMaxRho, rate * r.s);
+  r.cost_s =
+      r.path_s + r.transfer_s + (r.wait_s + r.s) * (r.wait_s + r.s) / r.s + r.s * (1 / ((1 - r.rho) * (1 - r.rho)) - 1);
+  return r;
+}
+
+void CombinedPolicy::update_reference() {
+  double least = 0;
+  bool any = false;
+  for (const Track& t : tracks_) {
+    if (t.measured && (!any || t.service_s < least)) least = t.service_s, any = true;
+  }
+  unmeasured_s_ = any ? least : cfg_.service_prior_ms / 1000.0;
+}
+
+CombinedPolicy::Estimate CombinedPolicy::estimate(const BackendView& b) const {
+  Track t;
+  t.ip = b.ip;
+  for (const Track& k : tracks_) {
+    if (k.ip == b.ip) t = k;
+  }
+  const Terms r = terms(t, b);
+  return Estimate{service_of(t), t.measured, r.s, r.wait_s, r.rho, r.path_s, r.transfer_s, r.cost_s};
 }
 
 std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, const ConnKey& /*key*/) {
-  std::optional<uint32_t> best;
-  double best_score = 0;
-  uint32_t ties = 0;
+  // Take in new reports first: they may change the reference that
+  // unmeasured backends are assumed to have.
+  bool any = false;
   for (uint32_t i = 0; i < pool.size(); ++i) {
-    if (!eligible(pool[i])) continue;
-    const double s = corrected_score(pool[i]);
-    if (!best || s > best_score) {
-      best = i;
-      best_score = s;
-      ties = 1;
-    } else if (s == best_score) {
-      ++ties;
+    const BackendView& b = pool[i];
+    if (!eligible(b)) continue;
+    any = true;
+    Track& t = track(b, i);
+    if (b.report_seq != t.report_seq) {
+      t.report_seq = b.report_seq;
+      observe_report(t, b);
     }
   }
-  if (!best || ties == 1) return best;
-  auto nth = static_cast<uint32_t>(rng_.uniform(ties));
-  for (uint32_t i = *best; i < pool.size(); ++i) {
-    if (!eligible(pool[i]) || corrected_score(pool[i]) != best_score) continue;
-    if (nth == 0) return i;
-    --nth;
+  if (!any) return std::nullopt;
+  // Tracks of backends no longer in the pool must not set the reference.
+  if (tracks_.size() > pool.size()) tracks_.resize(pool.size());
+  update_reference();
+  costs_.assign(pool.size(), 0);
+  uint32_t best = 0;
+  double best_cost = INFINITY, least_s = INFINITY;
+  for (uint32_t i = 0; i < pool.size(); ++i) {
+    if (!eligible(pool[i])) continue;
+    const Terms r = terms(tracks_[i], pool[i]);
+    costs_[i] = r.cost_s;
+    if (r.cost_s < best_cost) best = i, best_cost = r.cost_s;
+    least_s = std::min(least_s, r.s);
   }
-  return best;  // unreachable
+  // Near ties: within tie_band of the least service time.
+  const double limit = best_cost + cfg_.tie_band * least_s;
+  uint32_t ties = 0;
+  for (uint32_t i = 0; i < pool.size(); ++i) {
+    if (eligible(pool[i]) && costs_[i] <= limit) ++ties;
+  }
+  uint32_t chosen = best;
+  if (ties > 1) {
+    auto nth = static_cast<uint32_t>(rng_.uniform(ties));
+    for (uint32_t i = 0; i < pool.size(); ++i) {
+      if (!eligible(pool[i]) || costs_[i] > limit) continue;
+      if (nth == 0) {
+        chosen = i;
+        break;
+      }
+      --nth;
+    }
+  }
+  Track& t = tracks_[chosen];
+  const Terms r = terms(t, pool[chosen]);
+  t.busy_until_s = std::max(r.arrive_s, t.busy_until_s) + r.s;
+  const double now_s = seconds(pool[chosen].now);
+  t.rate = t.rate * std::exp(-std::max(0.0, now_s - t.rate_at_s) / cfg_.rate_window_s) + 1 / cfg_.rate_window_s;
+  t.rate_at_s = now_s;
+  return chosen;
 }
 
 }  // namespace fulcrum::lb

@@ -1,48 +1,128 @@
-// combined: Fulcrum's correction of the paper's policy against herding.
+// combined: Fulcrum's combined-criteria policy. Each new connection goes to
+// the backend where it adds the least expected time, measured in seconds
+// rather than in score points, with a virtual queue per backend so that the
+// decision moves with every connection sent, not only with every report.
 //
-// The score of a backend is measured at its latest agent report and does not
-// change until the next one, while the connections keep coming. The paper's
-// argmax therefore sends every connection of that interval to one backend,
-// and the next report shows it overloaded (herding, then oscillation). This
-// policy debits the stale score with the connections Fulcrum itself has sent
-// to the backend since that report, which it knows exactly
-// (BackendView::assigned_since_report):
+// For an available backend b with weight w > 0 (docs/POLICIES.md has the
+// derivation and the alternatives):
 //
-//   corrected = score - debit_points * assigned_since_report / weight
+//   s      = service(b) * memory_factor(b) / w   time per request
+//   arrive = now + 1.5 rtt                       the request reaches b
+//   wait   = max(0, busy_until(b) - arrive)      virtual queue ahead of it
+//   rho    = min(0.99, rate(b) * s)              utilisation by what we send
+//   cost   = round_trips * rtt + response_kbit / avail_bw
+//            + (wait + s)^2 / s + s (1 / (1 - rho)^2 - 1)
 //
-// and picks the backend with the best corrected score. Between two reports
-// this is water-filling: the best backend takes connections until its
-// corrected score comes down to the next one's, then they share, each in
-// proportion to its weight (a backend of weight w absorbs w connections per
-// debit). When a report arrives, the measured score replaces the estimate.
-// Exact ties (e.g. identical backends, or all scores 0 when no agent reports)
-// are broken uniformly at random through the injected Rng, drawn only on a
-// tie. Weight 0 drains. See docs/POLICIES.md for the choice of method and of
-// the default debit, one point (1 % of the score scale) per connection.
+// and the backend of least cost takes the connection; then
+// busy_until(b) = max(arrive, busy_until(b)) + s, and rate(b), the rate of
+// connections sent to b (exponentially decayed over rate_window_s), grows by
+// one. The queue terms are marginal costs: what one more request adds to the
+// sum of all response times, not only its own. (wait + s)^2 / s is that of a
+// burst already queued (L = wait / s ahead: s (1 + L)^2, its own time plus
+// what it adds to those behind it); s / (1 - rho)^2 is that of an M/M/1
+// queue at utilisation rho, the waiting that a deterministic virtual queue
+// does not see when arrivals and service times vary (without it, the near
+// server is loaded to rho ~ 1 and its real queue explodes). Ranking by a
+// request's own time alone is the selfish choice: it fills the near server
+// until its wait equals the far servers' extra round trips, which costs the
+// mean.
+//
+// The four criteria of the paper, in seconds:
+// - CPU: service(b) is measured from the agent reports: busy time over the
+//   report's interval (CPU relative to the backend's quota) divided by the
+//   connections Fulcrum sent it in that interval, smoothed (EWMA 0.3), only
+//   from intervals with at least 2 connections; it can only rise while the
+//   backend reports >= 95 % CPU (there the sent outnumber the served). Until
+//   measured, a backend is assumed as fast as the fastest measured one of the
+//   pool (optimism: it gets connections, so it gets measured), or
+//   ScoringConfig::service_prior_ms when none is. An estimate taken while the
+//   backend was saturated is dropped when it later reports itself idle
+//   (< 50 % CPU, no connection from us in the interval): it measured
+//   contention that is gone, and the backend would otherwise never be picked
+//   again to show it. A report also corrects the virtual queue upward to the
+//   agent's count of established connections times s (work Fulcrum did not
+//   account for, or slower service).
+// - latency: the smoothed probe RTT, round_trips times (a connection pays the
+//   handshake and the request/response); unknown: the range's worst (150 ms).
+// - bandwidth: the time to put a response on what is left of the link,
+//   response_kbit / max(avail_bw, 100 kb/s); unknown counts as 0 kb/s.
+// - memory: above memory_knee_pct, service slows by (100 - knee) / (100 - mem),
+//   at most 10 times; unknown memory counts as 100 %.
+// Costs within tie_band service times of the least (ScoringConfig, default
+// half the least s) count as ties: differences that small are within the
+// estimates' noise, and equal backends then share instead of the one with
+// the luckiest estimate taking every connection of a light load. Ties are
+// broken uniformly at random through the Rng (drawn only when there is more
+// than one). Weight 0 drains. Deterministic given the views (the time comes in
+// BackendView::now), so tests pin every pick with a fake clock.
 #pragma once
 
+#include <optional>
+#include <vector>
+
 #include "balancer/policy.hpp"
-#include "balancer/scoring.hpp"
 
 namespace fulcrum::lb {
 
 class CombinedPolicy final : public Policy {
  public:
-  static constexpr double kDefaultDebitPoints = 1.0;
+  static constexpr double kSmoothing = 0.3;         // EWMA weight of a new service sample
+  static constexpr uint32_t kMinSample = 2;         // connections in an interval to measure service
+  static constexpr double kSaturatedPct = 95;       // CPU at which a sample is only a lower bound
+  static constexpr double kMinBandwidthKbps = 100;  // floor of the transfer term (and unknown bandwidth)
+  static constexpr double kMaxMemoryFactor = 10;
+  static constexpr double kMaxRho = 0.99;  // the utilisation term's cap (cost x 10^4)
+  static constexpr double kIdlePct = 50;   // below: an idle report drops a saturated estimate
 
-  CombinedPolicy(const ScoringConfig& cfg, Rng& rng, double debit_points = kDefaultDebitPoints)
-      : scorer_(cfg), rng_(rng), debit_points_(debit_points) {}
+  CombinedPolicy(const ScoringConfig& cfg, Rng& rng)
+      : cfg_(cfg), rng_(rng), unmeasured_s_(cfg.service_prior_ms / 1000.0) {}
   [[nodiscard]] PolicyKind kind() const override { return PolicyKind::Combined; }
   std::optional<uint32_t> pick(std::span<const BackendView> pool, const ConnKey& key) override;
 
-  [[nodiscard]] const Scorer& scorer() const { return scorer_; }
-  // The score the policy ranks by (for logs and the API).
-  [[nodiscard]] double corrected_score(const BackendView& b) const;
+  // How the policy sees a backend now (seconds), for tests and logs.
+  struct Estimate {
+    double service_s = 0;  // measured (or assumed) time per request, before memory and weight
+    bool measured = false;
+    double s = 0;  // service_s * memory factor / weight
+    double wait_s = 0;
+    double rho = 0;  // utilisation by the connections sent (rate x s)
+    double path_s = 0;
+    double transfer_s = 0;
+    double cost_s = 0;
+  };
+  // The estimate for `b` given the state the policy keeps for b.ip; a backend
+  // it has never seen gets the unmeasured assumption and an empty queue. Does not take a
+  // report in `b` into account until the next pick().
+  [[nodiscard]] Estimate estimate(const BackendView& b) const;
 
  private:
-  Scorer scorer_;
+  struct Track {
+    Ipv4Addr ip;
+    uint64_t report_seq = 0;
+    bool measured = false;
+    bool saturated = false;  // the estimate was last raised by a saturated (>= 95 % CPU) sample
+    double service_s = 0;
+    double busy_until_s = 0;              // virtual queue: when the backend's known work ends
+    std::optional<uint32_t> established;  // in the previous report
+    double rate = 0;                      // connections/s sent to it, decayed, as of rate_at_s
+    double rate_at_s = 0;
+  };
+  struct Terms {
+    double s, arrive_s, wait_s, rho, path_s, transfer_s, cost_s;
+  };
+  Track& track(const BackendView& b, uint32_t index);
+  void observe_report(Track& t, const BackendView& b) const;
+  // The service time the policy uses: measured, or the reference below.
+  [[nodiscard]] double service_of(const Track& t) const { return t.measured ? t.service_s : unmeasured_s_; }
+  [[nodiscard]] Terms terms(const Track& t, const BackendView& b) const;
+  // The least measured service time among the tracked backends, or the prior.
+  void update_reference();
+
+  ScoringConfig cfg_;
   Rng& rng_;
-  double debit_points_;
+  std::vector<Track> tracks_;  // by pool index, re-matched by address when the pool changes
+  std::vector<double> costs_;  // scratch, by pool index
+  double unmeasured_s_ = 0;    // what an unmeasured backend is assumed to take per request
 };
 
 }  // namespace fulcrum::lb

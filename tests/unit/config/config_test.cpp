@@ -207,5 +207,45 @@ TEST(ConfigCli, HelpExitsZero) {
   }
 }
 
+TEST(ConfigYaml, ScoringCombinedKnobs) {
+  AppConfig c = parse_yaml(R"(
+vips:
+  - ip: 10.0.0.100
+    policy: combined
+    backends: [10.0.0.11]
+    scoring:
+      max_age: 3
+      combined: {service_prior_ms: 35, round_trips: 1, response_kbit: 64, memory_knee_pct: 80, tie_band: 0.25,
+                 rate_window_s: 2.5}
+)");
+  validate(c);
+  const lb::ScoringConfig& sc = c.balancer.vips[0].scoring;
+  EXPECT_EQ(sc.service_prior_ms, 35);
+  EXPECT_EQ(sc.round_trips, 1);
+  EXPECT_EQ(sc.response_kbit, 64);
+  EXPECT_EQ(sc.memory_knee_pct, 80);
+  EXPECT_EQ(sc.tie_band, 0.25);
+  EXPECT_EQ(sc.rate_window_s, 2.5);
+  // Defaults when absent.
+  AppConfig d = parse_yaml("vips: [{ip: 10.0.0.100, policy: combined, backends: [10.0.0.11]}]");
+  EXPECT_EQ(d.balancer.vips[0].scoring, lb::ScoringConfig{});
+  EXPECT_EQ(d.balancer.vips[0].scoring.service_prior_ms, 50);
+  EXPECT_EQ(d.balancer.vips[0].scoring.round_trips, 2);
+}
+
+TEST(ConfigYaml, ScoringCombinedKnobErrorsNameTheField) {
+  const std::string head = "vips: [{ip: 10.0.0.1, backends: [10.0.0.2], scoring: {combined: ";
+  EXPECT_NE(error_of(head + "{round_trips: -1}}}]").find("round_trips: must be in 0..100"), std::string::npos);
+  EXPECT_NE(error_of(head + "{service_prior_ms: 0}}}]").find("service_prior_ms: must be > 0"), std::string::npos);
+  EXPECT_NE(error_of(head + "{memory_knee_pct: 100}}}]").find("memory_knee_pct: must be >= 0 and < 100"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "{response_kbit: -8}}}]").find("response_kbit: must be in 0..1e9"), std::string::npos);
+  EXPECT_NE(error_of(head + "{tie_band: -1}}}]").find("tie_band: must be in 0..10"), std::string::npos);
+  EXPECT_NE(error_of(head + "{rate_window_s: 0}}}]").find("rate_window_s: must be in 0.01..3600"), std::string::npos);
+  EXPECT_NE(error_of(head + "{colour: red}}}]").find("vips[0].scoring.combined.colour: unknown field"),
+            std::string::npos);
+  EXPECT_NE(error_of(head + "[1, 2]}}]").find("vips[0].scoring.combined: expected a mapping"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fulcrum::config

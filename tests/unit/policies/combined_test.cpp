@@ -1,6 +1,7 @@
-// combined-paper (argmax of the score, as the paper) and combined (argmax of
-// the score debited by connections sent since the backend's last report):
-// deterministic picks, ties, weights, and herding between two reports.
+// combined-paper (argmax of the score, as the paper) and combined (least
+// expected time with a virtual queue): deterministic picks with a fake clock,
+// the queue draining, the service-time estimate, no bursts between reports,
+// ties, weights, unavailable backends and unknown metrics.
 #include "balancer/policies/combined.hpp"
 
 #include <gtest/gtest.h>
@@ -30,8 +31,9 @@ BackendView with_cpu(uint32_t index, std::optional<double> cpu, uint32_t weight 
   return v;
 }
 
-// Picks `n` connections with the metrics frozen (no report in between), the
-// core counting each one in assigned_since_report and active_connections.
+// Picks `n` connections with the metrics frozen (no report in between) and
+// the clock stopped, the core counting each one in assigned_since_report and
+// active_connections.
 template <typename P>
 std::vector<uint32_t> frozen_picks(P& p, std::vector<BackendView>& pool, int n) {
   std::vector<uint32_t> out;
@@ -85,108 +87,388 @@ TEST(Herding, PaperSendsEveryConnectionBetweenTwoReportsToOneBackend) {
 }
 
 TEST(Herding, CombinedSpreadsConnectionsBetweenTwoReports) {
-  ScriptedRng rng;  // exact ties are drawn; see the scripted values below
+  Xoshiro256 rng(5);
   CombinedPolicy p(ScoringConfig{}, rng);
   std::vector<BackendView> pool{with_cpu(0, 30), with_cpu(1, 35), with_cpu(2, 40)};
   for (auto& b : pool) b.memory_pct = 40, b.rtt_ms = 1, b.avail_bw_kbps = 90000;
-  for (int i = 0; i < 100; ++i) rng.push(uint64_t{0x9e3779b97f4a7c15ULL} * (i + 1));
   auto got = frozen_picks(p, pool, 100);
   std::vector<int> count(3);
   for (uint32_t c : got) ++count[c];
-  EXPECT_LT(count[0], 100);
-  for (int c : count) EXPECT_GT(c, 20);
-  // Water-filling: the scores differ by 1.75 points per 5 % CPU (0.35 x 5),
-  // so with a debit of 1 point per connection the best takes 2 first, then
-  // the first two share, then all three; over 100 picks the counts differ
-  // by the score gaps (about 1.75 and 3.5 connections).
-  EXPECT_EQ(got[0], 0u);
-  EXPECT_EQ(got[1], 0u);
-  EXPECT_GE(count[0], count[1]);
-  EXPECT_GE(count[1], count[2]);
-  EXPECT_LE(count[0] - count[2], 5);
-  // Then a report arrives (assigned_since_report back to 0): fresh scores
-  // rank again.
-  for (auto& b : pool) b.assigned_since_report = 0;
-  pool[2].cpu_pct = 5;
-  EXPECT_EQ(p.pick(pool, kKey), 2u);
+  // Every connection lengthens the virtual queue of the backend that takes
+  // it, so equal backends take turns: each round of three covers all three
+  // (the order within a round is drawn), 34/33/33 in all.
+  for (int c : count) EXPECT_GE(c, 33);
+  for (std::size_t i = 0; i + 3 <= got.size(); i += 3) {
+    EXPECT_EQ(std::set<uint32_t>(got.begin() + static_cast<std::ptrdiff_t>(i),
+                                 got.begin() + static_cast<std::ptrdiff_t>(i) + 3)
+                  .size(),
+              3u);
+  }
 }
 
-// ---- combined: exact behaviour --------------------------------------------------
+// ---- combined: exact behaviour with a fake clock --------------------------------
 
-TEST(Combined, ExactWaterFillingSequence) {
+const TimePoint kT0 = TimePoint{} + std::chrono::seconds(1000);
+
+// No near-tie band: every pick below is the exact least cost, nothing drawn.
+// A service prior of 20 ms keeps the arithmetic in the comments round.
+ScoringConfig exact_cfg() {
+  ScoringConfig c;
+  c.tie_band = 0;
+  c.service_prior_ms = 20;
+  return c;
+}
+
+Duration ms(double v) { return std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::milli>(v)); }
+
+// The paper's delayed scenario as the policy sees it: b0 near, b1 and b2
+// 100 and 160 ms of RTT away, idle, memory 40 %, 90 Mb/s free.
+std::vector<BackendView> delayed_pool(TimePoint now = kT0) {
+  std::vector<BackendView> pool;
+  const double rtts[] = {1, 100, 160};
+  for (uint32_t i = 0; i < 3; ++i) {
+    BackendView v = with_cpu(i, 10);
+    v.rtt_ms = rtts[i];
+    v.memory_pct = 40;
+    v.avail_bw_kbps = 90000;
+    v.now = now;
+    pool.push_back(v);
+  }
+  return pool;
+}
+
+// A report as the core passes it: the sequence number moves, the CPU of the
+// interval and the connections sent in it.
+void report(BackendView& v, double cpu, std::optional<uint32_t> sent, std::optional<uint32_t> established = 0) {
+  ++v.report_seq;
+  v.cpu_pct = cpu;
+  v.assigned_last_interval = sent;
+  v.report_interval_s = 1.0;
+  v.established = established;
+}
+
+TEST(Combined, ExactPicksByLeastExpectedTime) {
+  ScriptedRng rng;  // no tie: nothing drawn
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = delayed_pool();
+  // Prior service 20 ms. With the clock stopped, b0's cost after k picks is
+  // 2 ms + 20 ms (k + 1)^2 and b1's 200 ms + 20 ms (k + 1)^2 (b2: 320 ms +):
+  // b0 takes 3 (22, 82, 182 ms), b1 2 (220, 280), then b0 (322), b2 (340)...
+  // (The utilisation term, 20 ms (1 / (1 - rho)^2 - 1) with rho = 20 ms per
+  // connection sent in the last second, adds a few ms: it changes no pick.)
+  EXPECT_EQ(frozen_picks(p, pool, 12), (std::vector<uint32_t>{0, 0, 0, 1, 1, 0, 2, 1, 2, 2, 0, 1}));
+  EXPECT_EQ(rng.consumed(), 0u);
+  const auto e = p.estimate(pool[0]);
+  EXPECT_FALSE(e.measured);
+  EXPECT_DOUBLE_EQ(e.service_s, 0.020);
+  EXPECT_NEAR(e.wait_s, 5 * 0.020, 1e-9);  // 5 picks, none served yet
+  EXPECT_NEAR(e.path_s, 0.002, 1e-12);
+  EXPECT_NEAR(e.transfer_s, 8.0 / 90000, 1e-12);
+  EXPECT_NEAR(e.rho, 5 * 0.020, 1e-9);  // 5 sent with the clock stopped: 5/s
+  EXPECT_NEAR(e.cost_s, 0.002 + 8.0 / 90000 + 0.020 * 36 + 0.020 * (1 / 0.81 - 1), 1e-9);
+}
+
+TEST(Combined, VirtualQueueDrainsWithTime) {
   ScriptedRng rng;
-  CombinedPolicy p(cpu_only(), rng);
-  // Scores 80, 77.5, 70: backend 0 leads by 2.5 points, so it takes 3
-  // connections (80, 79, 78 > 77.5), then 0 and 1 alternate (77.5 vs 77, ...).
-  std::vector<BackendView> pool{with_cpu(0, 20), with_cpu(1, 22.5), with_cpu(2, 30)};
-  EXPECT_EQ(frozen_picks(p, pool, 7), (std::vector<uint32_t>{0, 0, 0, 1, 0, 1, 0}));
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = delayed_pool();
+  EXPECT_EQ(frozen_picks(p, pool, 3), (std::vector<uint32_t>{0, 0, 0}));
+  // The request reaches b0 1.5 RTT after the pick; 3 x 20 ms queued from then.
+  EXPECT_NEAR(p.estimate(pool[0]).wait_s, 0.060, 1e-9);
+  for (auto& b : pool) b.now = kT0 + ms(25);
+  EXPECT_NEAR(p.estimate(pool[0]).wait_s, 0.035, 1e-9);
+  for (auto& b : pool) b.now = kT0 + ms(60);
+  EXPECT_NEAR(p.estimate(pool[0]).wait_s, 0.0, 1e-9);
+  // Drained: b0 again, then its queue restarts from the new arrival.
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
+  EXPECT_NEAR(p.estimate(pool[0]).wait_s, 0.020, 1e-9);
+  // Far backends queue in their own time: b1's request arrives 150 ms after
+  // the pick, so a pick now is not waiting behind it until then.
+  std::vector<BackendView> far{pool[1]};
+  far[0].ip = Ipv4Addr{0x0a000021};
+  EXPECT_EQ(p.pick(far, kKey), 0u);
+  EXPECT_NEAR(p.estimate(far[0]).wait_s, 0.020, 1e-9);
+  far[0].now += ms(10);
+  EXPECT_NEAR(p.estimate(far[0]).wait_s, 0.010, 1e-9);
+}
+
+TEST(Combined, ServiceTimeIsMeasuredFromReportsAndSmoothed) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  std::vector<BackendView> one{delayed_pool()[0]};
+  auto service = [&] {
+    EXPECT_EQ(p.pick(one, kKey), 0u);  // a pick takes the report in
+    return p.estimate(one[0]).service_s;
+  };
+  EXPECT_DOUBLE_EQ(service(), 0.020);  // prior
+  // 50 % of the quota busy for 1 s with 10 connections: 50 ms each.
+  report(one[0], 50, 10);
+  EXPECT_DOUBLE_EQ(service(), 0.050);
+  EXPECT_TRUE(p.estimate(one[0]).measured);
+  // Then smoothed: 30 % / 10 = 30 ms -> 50 + 0.3 (30 - 50) = 44 ms.
+  report(one[0], 30, 10);
+  EXPECT_NEAR(service(), 0.044, 1e-12);
+  // Saturated: 100 % / 50 = 20 ms is only a lower bound; no decrease.
+  report(one[0], 100, 50);
+  EXPECT_NEAR(service(), 0.044, 1e-12);
+  // ... but an increase is taken: 100 % / 10 = 100 ms -> 44 + 0.3 x 56.
+  report(one[0], 100, 10);
+  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  // No sample from fewer than 2 connections, an unknown interval count
+  // (first report, a missed one), or a stale report (no CPU).
+  report(one[0], 90, 1);
+  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  report(one[0], 90, std::nullopt);
+  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  report(one[0], 90, 20);
+  one[0].cpu_pct.reset();
+  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  // The same report seen twice counts once.
+  report(one[0], 20, 10);
+  EXPECT_NEAR(service(), 0.0608 + 0.3 * (0.020 - 0.0608), 1e-12);
+  EXPECT_NEAR(service(), 0.0608 + 0.3 * (0.020 - 0.0608), 1e-12);
+}
+
+TEST(Combined, ServiceSampleCountsTheConnectionsServedNotSent) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  std::vector<BackendView> one{delayed_pool()[0]};
+  // A first report (none in progress; no sample: nothing to compare with).
+  report(one[0], 5, std::nullopt, 0);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  // 10 sent, 4 of them still in progress at the report (0 at the one before):
+  // the interval's 60 % served 6, 100 ms each.
+  report(one[0], 60, 10, 4);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_DOUBLE_EQ(p.estimate(one[0]).service_s, 0.100);
+  // Next: 3 sent, and the 4 in progress finished (1 left): 6 served at 30 %,
+  // 50 ms -> 100 + 0.3 (50 - 100) = 85 ms.
+  report(one[0], 30, 3, 1);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.085, 1e-12);
+  // 1 sent, 0 left: 2 served, a sample (30 % -> 150 ms -> 85 + 19.5).
+  report(one[0], 30, 1, 0);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.1045, 1e-12);
+}
+
+TEST(Combined, EstablishedConnectionsRaiseTheVirtualQueueNeverLowerIt) {
+  ScriptedRng rng;
+  ScoringConfig cfg = exact_cfg();
+  cfg.service_prior_ms = 50;
+  CombinedPolicy p(cfg, rng);
+  std::vector<BackendView> one{delayed_pool()[0]};
+  one[0].rtt_ms = 0;
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.050, 1e-9);
+  // The agent sees 6 connections in progress (work Fulcrum did not send, or
+  // slower service than estimated): 6 x 50 ms; then this pick adds one.
+  // (No service sample from these reports: the interval's count is unknown.)
+  report(one[0], 10, std::nullopt, 6);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.350, 1e-9);
+  // A later report of fewer does not shorten the queue (they may not have
+  // reached the server yet).
+  report(one[0], 10, std::nullopt, 1);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.400, 1e-9);
+}
+
+// The burst the previous method made (the near server took ~14 connections
+// back to back at the start of every report interval): with reports frozen
+// and connections arriving at 50/s, above the near server's 1 / 35 ms = 28.6/s,
+// the near server takes less than its service rate and never a long run.
+TEST(Combined, NoBurstsAtAnArrivalRateAboveTheNearServersRate) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = delayed_pool();
+  for (auto& b : pool) report(b, 35, 10);  // 35 ms per request, measured
+  std::vector<uint32_t> got;
+  for (int i = 0; i < 500; ++i) {  // 10 s at 50/s, one report for all of it
+    for (auto& b : pool) b.now = kT0 + ms(20.0 * i);
+    auto c = p.pick(pool, kKey);
+    ASSERT_TRUE(c.has_value());
+    got.push_back(*c);
+  }
+  EXPECT_NEAR(p.estimate(pool[0]).service_s, 0.035, 1e-12);
+  int longest = 0, run = 0;
+  std::vector<int> count(3);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ++count[got[i]];
+    run = got[i] == 0 ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  EXPECT_LE(longest, 4);
+  // The utilisation term keeps each backend below saturation: the shares
+  // settle where the marginal costs 2 rtt + s / (1 - rho)^2 are equal, which
+  // for 50/s, s = 35 ms and 2, 200 and 320 ms of path is 20.4, 17.4 and
+  // 12.3/s (rho 0.71, 0.61, 0.43): 204, 174 and 123 in 10 s.
+  EXPECT_NEAR(count[0], 204, 20);
+  EXPECT_NEAR(count[1], 174, 20);
+  EXPECT_NEAR(count[2], 123, 20);
+  // In every second, no more than the near server can serve in it (+ 3).
+  for (int sec = 0; sec < 10; ++sec) {
+    const auto first = got.begin() + 50 * sec;
+    EXPECT_LE(std::count(first, first + 50, 0u), 29 + 3) << "second " << sec;
+  }
   EXPECT_EQ(rng.consumed(), 0u);
 }
 
 TEST(Combined, ExactTiesAreDrawnFromTheRng) {
   ScriptedRng rng;
-  CombinedPolicy p(cpu_only(), rng);
-  std::vector<BackendView> pool{with_cpu(0, 40), with_cpu(1, 40), with_cpu(2, 60), with_cpu(3, 40)};
-  pool[1].available = false;
-  // 0 and 3 tie at 60: draw the second, then the first.
-  rng.push_choice(1, 2);
-  rng.push_choice(0, 2);
-  EXPECT_EQ(p.pick(pool, kKey), 3u);
-  EXPECT_EQ(p.pick(pool, kKey), 0u);
-  EXPECT_EQ(rng.remaining(), 0u);
-  // No agent anywhere: all scores 0, spread at random rather than all to the
-  // first.
-  std::vector<BackendView> blind{backend(0), backend(1), backend(2)};
-  rng.push_choice(2, 3);
+  CombinedPolicy p(exact_cfg(), rng);
+  // No metrics anywhere: equal costs (prior, worst latency and bandwidth).
+  std::vector<BackendView> blind{backend(0), backend(1, false), backend(2), backend(3)};
+  rng.push_choice(2, 3);  // 0, 2, 3 tie: the third
+  EXPECT_EQ(p.pick(blind, kKey), 3u);
+  rng.push_choice(1, 2);  // 0 and 2 tie now: the second
   EXPECT_EQ(p.pick(blind, kKey), 2u);
+  EXPECT_EQ(p.pick(blind, kKey), 0u);  // the only one with an empty queue
+  EXPECT_EQ(rng.remaining(), 0u);
 }
 
-TEST(Combined, WeightsScaleTheDebit) {
-  Xoshiro256 rng(3);  // levels meet exactly every 4 picks (50 - 1 = 50 - 3/3): drawn
-  CombinedPolicy p(cpu_only(), rng);
-  // Equal scores; weight 3 absorbs 3 connections per debit point.
-  std::vector<BackendView> pool{with_cpu(0, 50, 1), with_cpu(1, 50, 3)};
-  auto got = frozen_picks(p, pool, 400);
+TEST(Combined, WeightsMultiplyTheServiceRate) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  std::vector<BackendView> pool{with_cpu(0, 10, 1), with_cpu(1, 10, 3)};
+  for (auto& b : pool) b.rtt_ms = 1, b.memory_pct = 40, b.avail_bw_kbps = 90000;
+  pool[1].ip = Ipv4Addr{0x0a00000c};
+  // Capacities 50/s and 150/s (20 ms / weight); 180/s arriving for 10 s.
   std::vector<int> count(2);
-  for (uint32_t c : got) ++count[c];
-  EXPECT_NEAR(count[1], 300, 2);
-  EXPECT_NEAR(count[0], 100, 2);
-  // Weight 0 drains.
+  for (int i = 0; i < 1800; ++i) {
+    for (auto& b : pool) b.now = kT0 + ms(1000.0 * i / 180);
+    ++count[p.pick(pool, kKey).value()];
+  }
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).s, 0.020 / 3);
+  // The marginal costs s / (1 - rho)^2 meet where (x - 30) / 150 =
+  // sqrt(1/3) (1 - 0.02 x) for x/s to the slower: x = 42.7/s, so 427 of
+  // 1800 to it (rho 0.85), 1373 to the faster (rho 0.92).
+  EXPECT_NEAR(count[0], 427, 15);
+  EXPECT_NEAR(count[1], 1373, 15);
+  // Weight 0 drains; unavailable backends are skipped; none: nullopt.
   std::vector<BackendView> drain{with_cpu(0, 0, 0), with_cpu(1, 90, 1)};
   EXPECT_EQ(p.pick(drain, kKey), 1u);
+  drain[1].available = false;
+  EXPECT_EQ(p.pick(drain, kKey), std::nullopt);
+  EXPECT_EQ(rng.consumed(), 0u);
 }
 
-TEST(Combined, DebitIsConfigurableAndUnknownMetricsAreWorst) {
+TEST(Combined, UnknownMetricsCountAsWorst) {
   ScriptedRng rng;
-  CombinedPolicy steep(cpu_only(), rng, 10.0);
-  std::vector<BackendView> pool{with_cpu(0, 20), with_cpu(1, 25)};
-  // 80 vs 75: one connection (debit 10) is enough to switch.
-  EXPECT_EQ(frozen_picks(steep, pool, 4), (std::vector<uint32_t>{0, 1, 0, 1}));
-  CombinedPolicy p(cpu_only(), rng);
-  std::vector<BackendView> stale{with_cpu(0, std::nullopt), with_cpu(1, 95)};
-  EXPECT_EQ(p.pick(stale, kKey), 1u);
-  EXPECT_DOUBLE_EQ(p.corrected_score(stale[1]), 5);
-  stale[1].assigned_since_report = 4;
-  EXPECT_DOUBLE_EQ(p.corrected_score(stale[1]), 1);
+  CombinedPolicy p(exact_cfg(), rng);
+  BackendView known = delayed_pool()[1];  // 100 ms RTT, memory 40 %, 90 Mb/s
+  BackendView v = known;
+  v.rtt_ms.reset();  // latency: the range's worst, 150 ms
+  EXPECT_NEAR(p.estimate(v).path_s, 0.300, 1e-12);
+  v = known;
+  v.avail_bw_kbps.reset();  // bandwidth: 0, floored at 100 kb/s
+  EXPECT_NEAR(p.estimate(v).transfer_s, 8.0 / 100, 1e-12);
+  v = known;
+  v.memory_pct.reset();  // memory: 100 %, the slowest service (x 10)
+  EXPECT_NEAR(p.estimate(v).s, 0.200, 1e-12);
+  v.memory_pct = 95;  // knee 90 %: (100 - 90) / (100 - 95) = x 2
+  EXPECT_NEAR(p.estimate(v).s, 0.040, 1e-12);
+  v.memory_pct = 90;
+  EXPECT_NEAR(p.estimate(v).s, 0.020, 1e-12);
+  // So a backend with a fresh report beats one whose metrics went stale.
+  std::vector<BackendView> pool{delayed_pool()[0], known};
+  pool[0].memory_pct.reset();
+  pool[0].cpu_pct.reset();
+  pool[0].rtt_ms.reset();
+  EXPECT_EQ(p.pick(pool, kKey), 1u);
 }
 
-TEST(Combined, DistributionWithFrozenMetricsFollowsTheScoresOver100kPicks) {
-  // 100,000 picks in rounds of 50 between reports: each round starts from
-  // assigned_since_report = 0. Shares are equalised water levels, so
-  // backends separated by less than the round's debit share nearly evenly
-  // and a backend far below gets nothing.
-  Xoshiro256 rng(41);
-  CombinedPolicy p(cpu_only(), rng);
-  std::vector<BackendView> pool{with_cpu(0, 10), with_cpu(1, 20), with_cpu(2, 90)};
-  std::vector<uint64_t> count(3);
-  for (int round = 0; round < 2000; ++round) {
-    for (auto& b : pool) b.assigned_since_report = 0;
-    for (uint32_t c : frozen_picks(p, pool, 50)) ++count[c];
-  }
-  // Per round: 0 takes 10 alone, then 0 and 1 share 40 (20 each) -> 30/20/0.
-  EXPECT_NEAR(static_cast<double>(count[0]) / 100'000, 0.6, 0.02);
-  EXPECT_NEAR(static_cast<double>(count[1]) / 100'000, 0.4, 0.02);
-  EXPECT_EQ(count[2], 0u);
+TEST(Combined, StateFollowsTheBackendWhenThePoolChanges) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = delayed_pool();
+  report(pool[0], 50, 10);  // b0: 50 ms
+  EXPECT_EQ(frozen_picks(p, pool, 1), (std::vector<uint32_t>{0}));
+  EXPECT_DOUBLE_EQ(p.estimate(pool[0]).service_s, 0.050);
+  // Reordered (a reconfiguration): b0 is now last and keeps its estimate and
+  // its queue.
+  std::vector<BackendView> moved{pool[2], pool[1], pool[0]};
+  EXPECT_EQ(frozen_picks(p, moved, 1), (std::vector<uint32_t>{2}));
+  EXPECT_DOUBLE_EQ(p.estimate(moved[2]).service_s, 0.050);
+  EXPECT_NEAR(p.estimate(moved[2]).wait_s, 0.100, 1e-9);
+  // b2, still unmeasured, is assumed as fast as the fastest measured (b0).
+  EXPECT_FALSE(p.estimate(moved[0]).measured);
+  EXPECT_DOUBLE_EQ(p.estimate(moved[0]).service_s, 0.050);
+}
+
+// The pool below: idle, RTT 1, 2 and 3 ms, so that costs never tie exactly.
+std::vector<BackendView> near_pool() {
+  auto pool = delayed_pool();
+  for (uint32_t i = 0; i < 3; ++i) pool[i].rtt_ms = 1.0 + i;
+  return pool;
+}
+
+TEST(Combined, UnmeasuredBackendsAreAssumedAsFastAsTheFastestMeasured) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = near_pool();
+  EXPECT_EQ(p.pick(pool, kKey), 0u);  // none measured: the prior, 20 ms, for all
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.020);
+  // b0 measured at 40 ms (its queue: 20 ms, booked at the prior) costs
+  // 2 + 60^2/40 = 92 ms; b1 and b2 are assumed 40 ms: 4 + 40 and 6 + 40.
+  report(pool[0], 40, 10);
+  EXPECT_EQ(p.pick(pool, kKey), 1u);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.040);
+  EXPECT_FALSE(p.estimate(pool[1]).measured);
+  // b2 measured at 5 ms becomes the reference: b1 (40 ms queued) 4 + 45^2/5,
+  // b2 6 + 5.
+  report(pool[2], 5, 10);
+  EXPECT_EQ(p.pick(pool, kKey), 2u);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.005);
+  EXPECT_EQ(rng.consumed(), 0u);
+}
+
+TEST(Combined, SaturatedEstimateIsDroppedWhenTheBackendReportsIdle) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = near_pool();
+  report(pool[0], 20, 10);  // 20 ms
+  report(pool[1], 100, 2);  // saturated (say, by work that is not ours): 500 ms
+  report(pool[2], 60, 4);   // slow but not saturated: 150 ms
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.5);
+  // Both idle now, and neither got a connection: b1's saturated estimate is
+  // dropped (assumed as fast as b0 again), b2's stays.
+  report(pool[1], 3, 0);
+  report(pool[2], 3, 0);
+  EXPECT_EQ(p.pick(pool, kKey), 1u);  // b0: 2 + 40^2/20 = 82 ms; b1: 4 + 20
+  EXPECT_FALSE(p.estimate(pool[1]).measured);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.020);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.150);
+  // Loaded again: measured at 500 ms; a report at >= 50 % with no connection
+  // keeps that.
+  report(pool[1], 100, 2);
+  EXPECT_EQ(p.pick(pool, kKey), 0u);  // b0 82, b1 4 + 520^2/500 = 545, b2 156
+  report(pool[1], 80, 0);
+  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 2 + 60^2/20 = 182, b2 156
+  EXPECT_TRUE(p.estimate(pool[1]).measured);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.5);
+  EXPECT_EQ(rng.consumed(), 0u);
+}
+
+TEST(Combined, CostsWithinTheTieBandAreDrawn) {
+  ScriptedRng rng;
+  CombinedPolicy p(ScoringConfig{}, rng);  // band: half the least service time
+  auto pool = delayed_pool();
+  pool[1].rtt_ms = 3;  // b1's two round trips cost 4 ms more than b0's: within 10 ms
+  report(pool[0], 20, 10);
+  report(pool[1], 20, 10);
+  report(pool[2], 20, 10);  // b2: 320 ms of path, outside
+  rng.push_choice(1, 2);
+  EXPECT_EQ(p.pick(pool, kKey), 1u);
+  // b1 now has 20 ms queued (6 + 40^2/20 = 86 ms): b0 alone, nothing drawn.
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
+  EXPECT_EQ(rng.remaining(), 0u);
+  ScoringConfig narrow;
+  narrow.tie_band = 0.1;  // 2 ms: b0 alone
+  CombinedPolicy q(narrow, rng);
+  EXPECT_EQ(q.pick(pool, kKey), 0u);
+  EXPECT_EQ(rng.remaining(), 0u);
 }
 
 }  // namespace

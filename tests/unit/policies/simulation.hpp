@@ -14,7 +14,10 @@
 // - Agent reports every `report_interval_s`, staggered per backend: CPU % =
 //   the fraction of the last interval the server was busy; memory % =
 //   `memory_base_pct` + `memory_per_request_pct` per request in service.
-//   A report resets the backend's assigned_since_report.
+//   A report resets the backend's assigned_since_report and carries the
+//   number of requests in service (the agent's established connections); the
+//   view passes the connections sent in the interval it measured.
+// - Policies get the simulated time in BackendView::now.
 // - Every `report_interval_s` the monitor probes each backend's RTT (2 x
 //   one-way delay, smoothed like the core, EWMA 0.3) and reads port
 //   statistics: available bandwidth = link capacity - bits sent in responses
@@ -26,10 +29,12 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <vector>
 
@@ -58,6 +63,7 @@ struct Params {
   double response_kbit = 500;
   double max_age_s = 5;
   bool staggered_reports = true;  // false: every agent reports at the same instant
+  bool poisson_arrivals = true;   // false: evenly spaced, as httperf --rate sends
   uint64_t arrival_seed = 1;
 };
 
@@ -81,7 +87,7 @@ inline std::vector<Arrival> make_arrivals(const Params& p) {
   std::vector<Arrival> out;
   double t = 0;
   for (;;) {
-    t += -std::log(unit()) / p.lambda;
+    t += p.poisson_arrivals ? -std::log(unit()) / p.lambda : 1.0 / p.lambda;
     if (t >= p.horizon_s) break;
     out.push_back(Arrival{t, -std::log(unit()) * p.mean_demand_s});
   }
@@ -145,6 +151,9 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
     double avail_kbps = 0, probe_time = -INFINITY;
     double sent_kbit = 0;
     uint32_t active = 0, assigned = 0;
+    uint64_t reports = 0;
+    std::optional<uint32_t> assigned_last;
+    uint32_t established = 0;
   };
   std::vector<State> st(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -201,6 +210,9 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
       s.cpu = std::min(100.0, 100.0 * busy / p.report_interval_s);
       s.memory =
           std::min(100.0, p.memory_base_pct + p.memory_per_request_pct * static_cast<double>(s.server->in_service()));
+      s.assigned_last = s.reported ? std::optional<uint32_t>(s.assigned) : std::nullopt;
+      s.established = static_cast<uint32_t>(s.server->in_service());
+      ++s.reports;
       s.reported = true;
       s.report_time = t;
       s.assigned = 0;
@@ -228,7 +240,14 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
         v.ip = Ipv4Addr{0x0a00000bu + static_cast<uint32_t>(i)};
         const bool report_fresh = s.reported && t - s.report_time <= max_age;
         const bool monitor_fresh = s.probed && t - s.probe_time <= max_age;
-        if (report_fresh) v.cpu_pct = s.cpu, v.memory_pct = s.memory;
+        if (report_fresh) {
+          v.cpu_pct = s.cpu, v.memory_pct = s.memory;
+          v.established = s.established;
+          v.assigned_last_interval = s.assigned_last;
+          v.report_interval_s = p.report_interval_s;
+        }
+        v.report_seq = s.reports;
+        v.now = TimePoint{} + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(t));
         if (monitor_fresh) v.rtt_ms = s.rtt_ms, v.avail_bw_kbps = s.avail_kbps;
         v.assigned_since_report = s.assigned;
         views[i] = v;
