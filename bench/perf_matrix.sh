@@ -73,7 +73,7 @@ PY
 for section in $sections; do
   case $section in
     fulcrum)
-      for policy in round-robin random; do
+      for policy in ${POLICIES:-round-robin random combined}; do
         for v in 1.0 1.3; do
           start_fulcrum "$policy" --idle-timeout 600
           bench "fulcrum-$policy-of${v/./}-throughput" --of-version "$v" --mode throughput --window 256

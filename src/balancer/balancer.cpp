@@ -14,6 +14,9 @@ constexpr uint64_t kCookieEpochShift = 40;
 constexpr uint64_t kCookieReturnBit = 1;
 constexpr std::size_t kMaxL2Entries = 65536;
 constexpr std::size_t kMaxOutputsPerPacketOut = 11;
+// Memory per tracked connection is (entry + 1 control byte) / load factor
+// (conn_table.hpp): keep the entry at 48 bytes.
+static_assert(sizeof(ConnTable::Entry) == 48);
 
 std::string dpid_str(Dpid dpid) { return fmt::format("{:016x}", dpid); }
 
@@ -429,10 +432,11 @@ void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::
 void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, const of::PacketIn& pin,
                       const pkt::ParsedPacket& p, TimePoint now, Outbox& out) {
   VipState& vip = sw.vips[vip_index];
-  auto it = vip.connections.find(key);
-  if (it != vip.connections.end() && it->second.dormant) {
+  // One probe of the table: the slot found or made here is the connection's.
+  auto [it, inserted] = vip.connections.try_emplace(key);
+  if (!inserted && it->second.dormant) {
     Connection& c = it->second;
-    const BackendState& b = vip.backends[c.backend];
+    BackendState& b = vip.backends[c.backend];
     // A drained backend keeps its connections; a failed one does not.
     const bool usable = b.learned && !b.retired && b.health.up() && !b.agent_unhealthy && !b.agent_silent;
     if (usable) {
@@ -441,10 +445,12 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
       ++counters_.connections_resumed;
       return;
     }
-    end_connection(vip, it);
-    it = vip.connections.end();
+    // Ended (as end_connection would); its slot takes the new connection.
+    if (b.active > 0) --b.active;
+    ++counters_.connections_ended;
+    inserted = true;
   }
-  if (it != vip.connections.end()) {
+  if (!inserted) {
     // The switch has not installed our entries yet: same backend, nothing
     // installed twice.
     ++counters_.duplicate_packet_ins;
@@ -463,6 +469,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
   }
   auto chosen = vip.policy->pick(vip.views, key);
   if (!chosen) {
+    vip.connections.erase(it);
     ++counters_.no_backend_drops;
     refuse(sw, vip, pin, p, out);
     return;
@@ -472,16 +479,16 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
     spdlog::info("backends available again vip={} dpid={}", vip.spec->ip.str(), dpid_str(sw.dpid));
   }
   BackendState& b = vip.backends[*chosen];
-  Connection c;
+  Connection& c = it->second;
+  c = Connection{};
   c.backend = *chosen;
-  c.cookie = (epoch_ << kCookieEpochShift) | ((++next_cookie_ << 1) & ((uint64_t{1} << kCookieEpochShift) - 1));
+  c.set_cookie((epoch_ << kCookieEpochShift) | ((++next_cookie_ << 1) & ((uint64_t{1} << kCookieEpochShift) - 1)));
   install(sw, vip, key, c, pin, p, out);
 
   ++b.active;
   ++b.total;
   ++b.assigned_since_report;
   ++counters_.connections_assigned;
-  vip.connections.emplace(key, c);
   // Formatting addresses costs more than the whole decision: only when asked.
   if (!spdlog::should_log(spdlog::level::debug)) return;
   spdlog::debug("connection assigned vip={} client={}:{} proto={} backend={} dpid={}", key.vip.str(),
@@ -509,7 +516,7 @@ of::ActionList Balancer::forward_actions(const VipState& vip, const BackendState
 of::FlowMod Balancer::forward_flow(const VipState& vip, const ConnKey& key, const Connection& c) const {
   const BackendState& b = vip.backends[c.backend];
   of::FlowMod fm;
-  fm.cookie = c.cookie;
+  fm.cookie = c.cookie();
   fm.priority = priority::kConnection;
   fm.idle_timeout = config_.idle_timeout_s;
   fm.hard_timeout = config_.hard_timeout_s;
@@ -528,7 +535,7 @@ of::FlowMod Balancer::forward_flow(const VipState& vip, const ConnKey& key, cons
 of::FlowMod Balancer::return_flow(const VipState& vip, const ConnKey& key, const Connection& c) const {
   const BackendState& b = vip.backends[c.backend];
   of::FlowMod fm;
-  fm.cookie = c.cookie | kCookieReturnBit;
+  fm.cookie = c.cookie() | kCookieReturnBit;
   fm.priority = priority::kConnection;
   fm.idle_timeout = config_.idle_timeout_s;
   fm.hard_timeout = config_.hard_timeout_s;
@@ -561,7 +568,7 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now,
     return;
   }
   VipState* vip_found = nullptr;
-  std::unordered_map<ConnKey, Connection>::iterator it;
+  ConnTable::iterator it;
   for (VipState& v : sw->vips) {
     ConnKey k = is_return ? ConnKey{*m.ip_proto, *m.ipv4_dst, *m.tp_dst, v.spec->ip, *m.tp_src}
                           : ConnKey{*m.ip_proto, *m.ipv4_src, *m.tp_src, *m.ipv4_dst, *m.tp_dst};
@@ -569,7 +576,7 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now,
     auto found = v.connections.find(k);
     // The cookie tells this connection from an earlier one on the same 5-tuple
     // (the twin entry of a connection that already ended, say).
-    if (found == v.connections.end() || found->second.cookie != (fr.cookie & ~kCookieReturnBit)) continue;
+    if (found == v.connections.end() || found->second.cookie() != (fr.cookie & ~kCookieReturnBit)) continue;
     vip_found = &v;
     it = found;
     break;
@@ -595,14 +602,14 @@ void Balancer::flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now,
     // Idle, not necessarily closed (a keep-alive connection can be quiet for
     // long): keep the backend so its next packet goes back to it.
     c.dormant = true;
-    c.idle_since = now;
-    sw->dormant.emplace_back(key, now);
+    c.sleep = ++next_sleep_;
+    sw->dormant.push_back(SwitchState::Dormant{key, now, c.sleep});
     return;
   }
   end_connection(vip, it);
 }
 
-void Balancer::end_connection(VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it) {
+void Balancer::end_connection(VipState& vip, ConnTable::iterator it) {
   BackendState& b = vip.backends[it->second.backend];
   if (b.active > 0) --b.active;
   ++counters_.connections_ended;
@@ -610,14 +617,14 @@ void Balancer::end_connection(VipState& vip, std::unordered_map<ConnKey, Connect
 }
 
 void Balancer::expire_dormant(SwitchState& sw, TimePoint now) {
-  while (!sw.dormant.empty() && now - sw.dormant.front().second >= config_.connection_linger) {
-    auto [key, since] = sw.dormant.front();
+  while (!sw.dormant.empty() && now - sw.dormant.front().since >= config_.connection_linger) {
+    const SwitchState::Dormant d = sw.dormant.front();
     sw.dormant.pop_front();
     for (VipState& vip : sw.vips) {
-      if (vip.spec->ip != key.vip) continue;
-      auto it = vip.connections.find(key);
+      if (vip.spec->ip != d.key.vip) continue;
+      auto it = vip.connections.find(d.key);
       // Skip connections that woke up since (or slept again later).
-      if (it == vip.connections.end() || !it->second.dormant || it->second.idle_since != since) continue;
+      if (it == vip.connections.end() || !it->second.dormant || it->second.sleep != d.sleep) continue;
       end_connection(vip, it);
     }
   }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/report.hpp"
+#include "balancer/conn_table.hpp"
 #include "balancer/health.hpp"
 #include "balancer/outbox.hpp"
 #include "balancer/policy.hpp"
@@ -116,12 +117,6 @@ struct BackendState {
   TimePoint rtt_at{};
   std::optional<AgentSample> agent;
   uint32_t assigned_since_report = 0;
-  // For combined: accepted reports so far, and the connections sent in the
-  // interval the latest report measured with that interval's length (unset
-  // after the first report or a missed one).
-  uint64_t reports = 0;
-  std::optional<uint32_t> assigned_last_interval;
-  double report_interval_s = 0;
   std::optional<double> tx_kbps;  // switch port transmit rate toward the backend
   TimePoint tx_at{};
   uint64_t capacity_kbps = 0;  // from the port description or the config
@@ -134,24 +129,37 @@ struct BackendState {
   [[nodiscard]] bool failed() const { return !health.up() || agent_unhealthy || agent_silent; }
 };
 
+// 28 bytes, 4-aligned: with its 20-byte key a table entry is 48 bytes.
 struct Connection {
   uint32_t backend = 0;  // index into VipState::backends
-  uint64_t cookie = 0;   // forward entry's cookie; the return entry's is cookie | 1
   of::PortNo client_port_no = 0;
+  // The forward entry's cookie (the return entry's is cookie | 1), in two
+  // halves so the struct needs no 8-byte alignment.
+  uint32_t cookie_hi = 0;
+  uint32_t cookie_lo = 0;
   MacAddr client_mac;
   bool return_installed = false;
   // The forward entry idled out: no entries in the switch, but the backend is
   // kept for BalancerConfig::connection_linger in case the connection resumes.
   bool dormant = false;
-  TimePoint idle_since{};
+  uint32_t sleep = 0;  // which idle period: names its entry in SwitchState::dormant
+
+  [[nodiscard]] uint64_t cookie() const { return (uint64_t{cookie_hi} << 32) | cookie_lo; }
+  void set_cookie(uint64_t c) {
+    cookie_hi = static_cast<uint32_t>(c >> 32);
+    cookie_lo = static_cast<uint32_t>(c);
+  }
 };
+
+// Connections of one VIP on one switch (src/balancer/conn_table.hpp).
+using ConnTable = FlatTable<ConnKey, Connection>;
 
 struct VipState {
   const VipSpec* spec = nullptr;
   MacAddr fake_mac;
   std::vector<BackendState> backends;
   std::unique_ptr<Policy> policy;
-  std::unordered_map<ConnKey, Connection> connections;
+  ConnTable connections;
   std::vector<BackendView> views;  // scratch for policy calls, reused
   bool refusing = false;           // no backend was available for the last new connection
 };
@@ -177,8 +185,13 @@ struct SwitchState {
   std::unordered_map<Ipv4Addr, HostRecord> clients;  // hosts that talked to a VIP
   std::unordered_set<of::PortNo> client_ports;
   std::unordered_map<MacAddr, of::PortNo> l2;  // learning switch table
-  // Dormant connections in the order they went idle: (connection, idle since).
-  std::deque<std::pair<ConnKey, TimePoint>> dormant;
+  // Dormant connections in the order they went idle.
+  struct Dormant {
+    ConnKey key;
+    TimePoint since;
+    uint32_t sleep = 0;  // Connection::sleep when it went idle
+  };
+  std::deque<Dormant> dormant;
 };
 
 class Balancer {
@@ -246,7 +259,7 @@ class Balancer {
   void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
   void reset_stray(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
                    Outbox& out);
-  void end_connection(VipState& vip, std::unordered_map<ConnKey, Connection>::iterator it);
+  void end_connection(VipState& vip, ConnTable::iterator it);
   void expire_dormant(SwitchState& sw, TimePoint now);
 
   void install(SwitchState& sw, const VipState& vip, const ConnKey& key, Connection& c, const of::PacketIn& pin,
@@ -261,6 +274,7 @@ class Balancer {
   Rng& rng_;
   uint64_t epoch_ = 0;
   uint64_t next_cookie_ = 0;
+  uint32_t next_sleep_ = 0;
   int64_t wall_offset_ms_ = 0;
   agent::ReplayGuard replay_;
   TimePoint next_metrics_log_{};
