@@ -117,6 +117,12 @@ struct BackendState {
   TimePoint rtt_at{};
   std::optional<AgentSample> agent;
   uint32_t assigned_since_report = 0;
+  // For combined: accepted reports so far, and the connections sent in the
+  // interval the latest report measured with that interval's length (unset
+  // after the first report or a missed one).
+  uint64_t reports = 0;
+  std::optional<uint32_t> assigned_last_interval;
+  double report_interval_s = 0;
   std::optional<double> tx_kbps;  // switch port transmit rate toward the backend
   TimePoint tx_at{};
   uint64_t capacity_kbps = 0;  // from the port description or the config
