@@ -63,7 +63,9 @@ constexpr uint32_t oxm_word(uint8_t field) {
   return (uint32_t{kOxmClassBasic} << 16) | (uint32_t{field} << 9) | oxm_len(field);
 }
 
-void oxm_header(ByteWriter& w, uint8_t field) { w.u32(oxm_word(field)); }
+// Inlined: called for every field of every match and set-field (callgrind showed
+// it as a call of its own, 500 instructions per decision).
+[[gnu::always_inline]] inline void oxm_header(ByteWriter& w, uint8_t field) { w.u32(oxm_word(field)); }
 
 // Actions and instructions.
 constexpr uint16_t kActOutput = 0, kActSetField = 25;
@@ -246,7 +248,7 @@ DStatus decode_actions(ByteReader r, ActionList& out, bool* unmodelled) {
 }
 
 // Action type and length, then the OXM header: one 64-bit store.
-void set_field(ByteWriter& w, uint8_t field) {
+[[gnu::always_inline]] inline void set_field(ByteWriter& w, uint8_t field) {
   w.u64((uint64_t{kActSetField} << 48) | (uint64_t{round8(8u + oxm_len(field))} << 32) | oxm_word(field));
 }
 
