@@ -75,6 +75,9 @@ std::optional<std::string> validate(const ScoringConfig& cfg) {
   if (!std::isfinite(cfg.rate_window_s) || cfg.rate_window_s < 0.01 || cfg.rate_window_s > 3600) {
     return "rate_window_s: must be in 0.01..3600 (got " + num(cfg.rate_window_s) + ")";
   }
+  if (!std::isfinite(cfg.tie_ms) || cfg.tie_ms < 0 || cfg.tie_ms > 10'000) {
+    return "tie_ms: must be in 0..10000 (got " + num(cfg.tie_ms) + ")";
+  }
   if (!std::isfinite(cfg.tie_band) || cfg.tie_band < 0 || cfg.tie_band > 10) {
     return "tie_band: must be in 0..10 (got " + num(cfg.tie_band) + ")";
   }

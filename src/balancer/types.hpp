@@ -85,6 +85,7 @@ struct ScoringConfig {
   double response_kbit = 8;      // what a response puts on the backend's link (transfer time term)
   double memory_knee_pct = 90;   // memory use above this slows service by (100 - knee) / (100 - use)
   double rate_window_s = 1;      // time constant of the sent-rate estimate (utilisation term)
+  double tie_ms = 10;            // ... or within this many ms: below what a client notices
   double tie_band = 0.5;         // costs within this many (least) service times of the best are ties
   friend bool operator==(const ScoringConfig&, const ScoringConfig&) = default;
 };

@@ -53,11 +53,11 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
       t.service_s = saturated ? std::max(t.service_s, next) : next;
     }
     t.saturated = saturated;
-  } else if (t.measured && t.saturated && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
-    // Idle now, and nothing of ours ran: the saturated estimate measured
-    // contention that is gone. Back to the unmeasured assumption.
-    t.measured = false;
-    t.saturated = false;
+  } else if (t.measured && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
+    // Idle now, and nothing of ours ran: the estimate cannot be refreshed
+    // while we avoid the backend. pick() drops it if it is slower than the
+    // fastest other (the contention it measured may be gone).
+    t.idle_unused = true;
   }
   if (b.established) {
     const Terms now = terms(t, b);
@@ -125,6 +125,17 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
   if (!any) return std::nullopt;
   // Tracks of backends no longer in the pool must not set the reference.
   if (tracks_.size() > pool.size()) tracks_.resize(pool.size());
+  for (Track& t : tracks_) {
+    if (!t.idle_unused) continue;
+    t.idle_unused = false;
+    for (const Track& o : tracks_) {
+      if (&o != &t && o.measured && o.service_s < t.service_s) {
+        t.measured = false;  // back to the unmeasured assumption: it gets connections, so it gets measured
+        t.saturated = false;
+        break;
+      }
+    }
+  }
   update_reference();
   costs_.assign(pool.size(), 0);
   uint32_t best = 0;
@@ -136,8 +147,8 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     if (r.cost_s < best_cost) best = i, best_cost = r.cost_s;
     least_s = std::min(least_s, r.s);
   }
-  // Near ties: within tie_band of the least service time.
-  const double limit = best_cost + cfg_.tie_band * least_s;
+  // Near ties: within tie_band of the least service time, or tie_ms.
+  const double limit = best_cost + std::max(cfg_.tie_band * least_s, cfg_.tie_ms / 1000.0);
   uint32_t ties = 0;
   for (uint32_t i = 0; i < pool.size(); ++i) {
     if (eligible(pool[i]) && costs_[i] <= limit) ++ties;

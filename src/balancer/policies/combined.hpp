@@ -35,11 +35,11 @@
 //   backend reports >= 95 % CPU (there the sent outnumber the served). Until
 //   measured, a backend is assumed as fast as the fastest measured one of the
 //   pool (optimism: it gets connections, so it gets measured), or
-//   ScoringConfig::service_prior_ms when none is. An estimate taken while the
-//   backend was saturated is dropped when it later reports itself idle
-//   (< 50 % CPU, no connection from us in the interval): it measured
-//   contention that is gone, and the backend would otherwise never be picked
-//   again to show it. A report also corrects the virtual queue upward to the
+//   ScoringConfig::service_prior_ms when none is. An estimate slower than the
+//   fastest other is dropped when the backend reports itself idle (< 50 %
+//   CPU, no connection from us in the interval): while we avoid it, nothing
+//   can refresh it, and the contention it measured may be gone; the backend
+//   is then re-measured with real connections. A report also corrects the virtual queue upward to the
 //   agent's count of established connections times s (work Fulcrum did not
 //   account for, or slower service).
 // - latency: the smoothed probe RTT, round_trips times (a connection pays the
@@ -49,7 +49,7 @@
 // - memory: above memory_knee_pct, service slows by (100 - knee) / (100 - mem),
 //   at most 10 times; unknown memory counts as 100 %.
 // Costs within tie_band service times of the least (ScoringConfig, default
-// half the least s) count as ties: differences that small are within the
+// half the least s), or within tie_ms (10 ms), count as ties: differences that small are within the
 // estimates' noise, and equal backends then share instead of the one with
 // the luckiest estimate taking every connection of a light load. Ties are
 // broken uniformly at random through the Rng (drawn only when there is more
@@ -72,7 +72,7 @@ class CombinedPolicy final : public Policy {
   static constexpr double kMinBandwidthKbps = 100;  // floor of the transfer term (and unknown bandwidth)
   static constexpr double kMaxMemoryFactor = 10;
   static constexpr double kMaxRho = 0.99;  // the utilisation term's cap (cost x 10^4)
-  static constexpr double kIdlePct = 50;   // below: an idle report drops a saturated estimate
+  static constexpr double kIdlePct = 50;   // below, with no connection from us: the report is idle
 
   CombinedPolicy(const ScoringConfig& cfg, Rng& rng)
       : cfg_(cfg), rng_(rng), unmeasured_s_(cfg.service_prior_ms / 1000.0) {}
@@ -100,7 +100,8 @@ class CombinedPolicy final : public Policy {
     Ipv4Addr ip;
     uint64_t report_seq = 0;
     bool measured = false;
-    bool saturated = false;  // the estimate was last raised by a saturated (>= 95 % CPU) sample
+    bool saturated = false;    // the estimate was last raised by a saturated (>= 95 % CPU) sample
+    bool idle_unused = false;  // the latest report: idle, and no connection from us in its interval
     double service_s = 0;
     double busy_until_s = 0;              // virtual queue: when the backend's known work ends
     std::optional<uint32_t> established;  // in the previous report

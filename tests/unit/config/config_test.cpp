@@ -216,7 +216,7 @@ vips:
     scoring:
       max_age: 3
       combined: {service_prior_ms: 35, round_trips: 1, response_kbit: 64, memory_knee_pct: 80, tie_band: 0.25,
-                 rate_window_s: 2.5}
+                 rate_window_s: 2.5, tie_ms: 3}
 )");
   validate(c);
   const lb::ScoringConfig& sc = c.balancer.vips[0].scoring;
@@ -226,6 +226,7 @@ vips:
   EXPECT_EQ(sc.memory_knee_pct, 80);
   EXPECT_EQ(sc.tie_band, 0.25);
   EXPECT_EQ(sc.rate_window_s, 2.5);
+  EXPECT_EQ(sc.tie_ms, 3);
   // Defaults when absent.
   AppConfig d = parse_yaml("vips: [{ip: 10.0.0.100, policy: combined, backends: [10.0.0.11]}]");
   EXPECT_EQ(d.balancer.vips[0].scoring, lb::ScoringConfig{});
@@ -241,6 +242,7 @@ TEST(ConfigYaml, ScoringCombinedKnobErrorsNameTheField) {
             std::string::npos);
   EXPECT_NE(error_of(head + "{response_kbit: -8}}}]").find("response_kbit: must be in 0..1e9"), std::string::npos);
   EXPECT_NE(error_of(head + "{tie_band: -1}}}]").find("tie_band: must be in 0..10"), std::string::npos);
+  EXPECT_NE(error_of(head + "{tie_ms: -1}}}]").find("tie_ms: must be in 0..10000"), std::string::npos);
   EXPECT_NE(error_of(head + "{rate_window_s: 0}}}]").find("rate_window_s: must be in 0.01..3600"), std::string::npos);
   EXPECT_NE(error_of(head + "{colour: red}}}]").find("vips[0].scoring.combined.colour: unknown field"),
             std::string::npos);

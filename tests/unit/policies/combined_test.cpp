@@ -115,6 +115,7 @@ const TimePoint kT0 = TimePoint{} + std::chrono::seconds(1000);
 ScoringConfig exact_cfg() {
   ScoringConfig c;
   c.tie_band = 0;
+  c.tie_ms = 0;
   c.service_prior_ms = 20;
   return c;
 }
@@ -423,29 +424,35 @@ TEST(Combined, UnmeasuredBackendsAreAssumedAsFastAsTheFastestMeasured) {
   EXPECT_EQ(rng.consumed(), 0u);
 }
 
-TEST(Combined, SaturatedEstimateIsDroppedWhenTheBackendReportsIdle) {
+TEST(Combined, SlowerEstimateIsDroppedWhenTheBackendReportsIdleAndUnused) {
   ScriptedRng rng;
   CombinedPolicy p(exact_cfg(), rng);
   auto pool = near_pool();
   report(pool[0], 20, 10);  // 20 ms
   report(pool[1], 100, 2);  // saturated (say, by work that is not ours): 500 ms
-  report(pool[2], 60, 4);   // slow but not saturated: 150 ms
+  report(pool[2], 60, 4);   // slow: 150 ms
   EXPECT_EQ(p.pick(pool, kKey), 0u);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.5);
-  // Both idle now, and neither got a connection: b1's saturated estimate is
-  // dropped (assumed as fast as b0 again), b2's stays.
+  // b1 and b2 idle now, and neither got a connection: nothing can refresh
+  // their estimates while we avoid them, so both are dropped (assumed as fast
+  // as b0 again) and measured afresh by the connections they now get.
   report(pool[1], 3, 0);
   report(pool[2], 3, 0);
-  EXPECT_EQ(p.pick(pool, kKey), 1u);  // b0: 2 + 40^2/20 = 82 ms; b1: 4 + 20
+  EXPECT_EQ(p.pick(pool, kKey), 1u);  // b0: 2 + 40^2/20 (+ 0.8 utilisation) = 83 ms; b1: 4 + 20
   EXPECT_FALSE(p.estimate(pool[1]).measured);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.020);
-  EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.150);
-  // Loaded again: measured at 500 ms; a report at >= 50 % with no connection
-  // keeps that.
+  EXPECT_FALSE(p.estimate(pool[2]).measured);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.020);
+  // The fastest is never dropped (nothing is faster).
+  report(pool[0], 3, 0);
+  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 83 ms, b1 (20 ms queued) 4 + 40^2/20, b2 6 + 20
+  EXPECT_TRUE(p.estimate(pool[0]).measured);
+  // Loaded again: b1 measured at 500 ms; a report at >= 50 % CPU with no
+  // connection keeps that.
   report(pool[1], 100, 2);
-  EXPECT_EQ(p.pick(pool, kKey), 0u);  // b0 82, b1 4 + 520^2/500 = 545, b2 156
+  EXPECT_EQ(p.pick(pool, kKey), 0u);  // b0 83, b2 (20 ms queued) 87, b1 > 1 s
   report(pool[1], 80, 0);
-  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 2 + 60^2/20 = 182, b2 156
+  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 (40 ms queued) 184, b2 87
   EXPECT_TRUE(p.estimate(pool[1]).measured);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.5);
   EXPECT_EQ(rng.consumed(), 0u);
@@ -465,9 +472,15 @@ TEST(Combined, CostsWithinTheTieBandAreDrawn) {
   EXPECT_EQ(p.pick(pool, kKey), 0u);
   EXPECT_EQ(rng.remaining(), 0u);
   ScoringConfig narrow;
-  narrow.tie_band = 0.1;  // 2 ms: b0 alone
+  narrow.tie_band = 0.1;  // 2 ms ...
+  narrow.tie_ms = 0;      // ... and no absolute band: b0 alone
   CombinedPolicy q(narrow, rng);
   EXPECT_EQ(q.pick(pool, kKey), 0u);
+  EXPECT_EQ(rng.remaining(), 0u);
+  narrow.tie_ms = 5;  // 5 ms: b0 and b1 tie again
+  CombinedPolicy r(narrow, rng);
+  rng.push_choice(0, 2);
+  EXPECT_EQ(r.pick(pool, kKey), 0u);
   EXPECT_EQ(rng.remaining(), 0u);
 }
 
