@@ -52,7 +52,6 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
       // Saturated: more were sent than served, so the sample is a lower bound.
       t.service_s = saturated ? std::max(t.service_s, next) : next;
     }
-    t.saturated = saturated;
   } else if (t.measured && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
     // Idle now, and nothing of ours ran: the estimate cannot be refreshed
     // while we avoid the backend. pick() drops it if it is slower than the
@@ -76,17 +75,20 @@ CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b
   r.s = service_of(t) * memory_factor / w;
   const double rtt_s =
       (b.rtt_ms ? std::max(0.0, *b.rtt_ms) : std::max(cfg_.latency_ms.worst, cfg_.latency_ms.best)) / 1000.0;
-  r.arrive_s = seconds(b.now) + 1.5 * rtt_s;
+  const double now_s = seconds(b.now);
+  r.arrive_s = now_s + 1.5 * rtt_s;
   r.wait_s = std::max(0.0, t.busy_until_s - r.arrive_s);
   r.path_s = cfg_.round_trips * rtt_s;
   const double bw = std::max(b.avail_bw_kbps ? *b.avail_bw_kbps : 0.0, kMinBandwidthKbps);
   r.transfer_s = cfg_.response_kbit / bw;
-  const double now_s = seconds(b.now);
-  const double rate = t.rate * std::exp(-std::max(0.0, now_s - t.rate_at_s) / cfg_.rate_window_s);
-  r.rho = std::min(kMaxRho, rate * r.s);
+  r.rho = std::min(kMaxRho, rate_at(t, now_s) * r.s);
   r.cost_s =
       r.path_s + r.transfer_s + (r.wait_s + r.s) * (r.wait_s + r.s) / r.s + r.s * (1 / ((1 - r.rho) * (1 - r.rho)) - 1);
   return r;
+}
+
+double CombinedPolicy::rate_at(const Track& t, double now_s) const {
+  return t.rate * std::exp(-std::max(0.0, now_s - t.rate_at_s) / cfg_.rate_window_s);
 }
 
 void CombinedPolicy::update_reference() {
@@ -131,33 +133,32 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     for (const Track& o : tracks_) {
       if (&o != &t && o.measured && o.service_s < t.service_s) {
         t.measured = false;  // back to the unmeasured assumption: it gets connections, so it gets measured
-        t.saturated = false;
         break;
       }
     }
   }
   update_reference();
-  costs_.assign(pool.size(), 0);
+  Terms ineligible{};
+  ineligible.cost_s = INFINITY;
+  terms_.assign(pool.size(), ineligible);
   uint32_t best = 0;
   double best_cost = INFINITY, least_s = INFINITY;
   for (uint32_t i = 0; i < pool.size(); ++i) {
     if (!eligible(pool[i])) continue;
-    const Terms r = terms(tracks_[i], pool[i]);
-    costs_[i] = r.cost_s;
-    if (r.cost_s < best_cost) best = i, best_cost = r.cost_s;
-    least_s = std::min(least_s, r.s);
+    terms_[i] = terms(tracks_[i], pool[i]);
+    if (terms_[i].cost_s < best_cost) best = i, best_cost = terms_[i].cost_s;
+    least_s = std::min(least_s, terms_[i].s);
   }
   // Near ties: within tie_band of the least service time, or tie_ms.
   const double limit = best_cost + std::max(cfg_.tie_band * least_s, cfg_.tie_ms / 1000.0);
+  const auto tied = [&](uint32_t i) { return terms_[i].cost_s <= limit; };
   uint32_t ties = 0;
-  for (uint32_t i = 0; i < pool.size(); ++i) {
-    if (eligible(pool[i]) && costs_[i] <= limit) ++ties;
-  }
+  for (uint32_t i = 0; i < pool.size(); ++i) ties += tied(i) ? 1 : 0;
   uint32_t chosen = best;
   if (ties > 1) {
     auto nth = static_cast<uint32_t>(rng_.uniform(ties));
     for (uint32_t i = 0; i < pool.size(); ++i) {
-      if (!eligible(pool[i]) || costs_[i] > limit) continue;
+      if (!tied(i)) continue;
       if (nth == 0) {
         chosen = i;
         break;
@@ -166,10 +167,10 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     }
   }
   Track& t = tracks_[chosen];
-  const Terms r = terms(t, pool[chosen]);
+  const Terms& r = terms_[chosen];
   t.busy_until_s = std::max(r.arrive_s, t.busy_until_s) + r.s;
   const double now_s = seconds(pool[chosen].now);
-  t.rate = t.rate * std::exp(-std::max(0.0, now_s - t.rate_at_s) / cfg_.rate_window_s) + 1 / cfg_.rate_window_s;
+  t.rate = rate_at(t, now_s) + 1 / cfg_.rate_window_s;
   t.rate_at_s = now_s;
   return chosen;
 }

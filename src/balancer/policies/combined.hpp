@@ -100,7 +100,6 @@ class CombinedPolicy final : public Policy {
     Ipv4Addr ip;
     uint64_t report_seq = 0;
     bool measured = false;
-    bool saturated = false;    // the estimate was last raised by a saturated (>= 95 % CPU) sample
     bool idle_unused = false;  // the latest report: idle, and no connection from us in its interval
     double service_s = 0;
     double busy_until_s = 0;              // virtual queue: when the backend's known work ends
@@ -116,13 +115,15 @@ class CombinedPolicy final : public Policy {
   // The service time the policy uses: measured, or the reference below.
   [[nodiscard]] double service_of(const Track& t) const { return t.measured ? t.service_s : unmeasured_s_; }
   [[nodiscard]] Terms terms(const Track& t, const BackendView& b) const;
+  // Connections/s sent to the backend, decayed to now_s.
+  [[nodiscard]] double rate_at(const Track& t, double now_s) const;
   // The least measured service time among the tracked backends, or the prior.
   void update_reference();
 
   ScoringConfig cfg_;
   Rng& rng_;
   std::vector<Track> tracks_;  // by pool index, re-matched by address when the pool changes
-  std::vector<double> costs_;  // scratch, by pool index
+  std::vector<Terms> terms_;   // scratch, by pool index (cost infinite when not eligible)
   double unmeasured_s_ = 0;    // what an unmeasured backend is assumed to take per request
 };
 
