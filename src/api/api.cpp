@@ -239,6 +239,8 @@ json counters_json(const lb::Counters& c) {
               {"no_backend_drops", c.no_backend_drops},
               {"vip_unhandled_drops", c.vip_unhandled_drops},
               {"stray_drops", c.stray_drops},
+              {"stray_resets", c.stray_resets},
+              {"reset_tuple_resets", c.reset_tuple_resets},
               {"arp_replies", c.arp_replies},
               {"arp_spoof_drops", c.arp_spoof_drops},
               {"mac_spoof_drops", c.mac_spoof_drops},

@@ -258,6 +258,10 @@ std::string render_metrics(const View& view, const Api* api) {
   w.sample("fulcrum_backend_transitions_total", {{"to", "up"}}, c.backend_up_events);
   w.single("fulcrum_connections_reset_on_down_total", "counter",
            "Connections removed because their backend went down (on_down: reset).", c.connections_reset_on_down);
+  w.family("fulcrum_on_down_resets_total", "counter",
+           "TCP resets Fulcrum sent on connections on_down: reset ended, by the segment that triggered them.");
+  w.sample("fulcrum_on_down_resets_total", {{"trigger", "backend_segment"}}, c.stray_resets);
+  w.sample("fulcrum_on_down_resets_total", {{"trigger", "client_segment"}}, c.reset_tuple_resets);
   w.single("fulcrum_agent_reports_accepted_total", "counter", "Agent reports accepted.", c.agent_reports_accepted);
   w.family("fulcrum_agent_reports_rejected_total", "counter", "Agent reports rejected, by reason.");
   w.sample("fulcrum_agent_reports_rejected_total", {{"reason", "malformed"}}, c.agent_reports_malformed);

@@ -73,6 +73,9 @@ void Balancer::tick(TimePoint now, Outbox& out) {
       }
     }
     expire_dormant(sw, now);
+    for (VipState& vip : sw.vips) {
+      if (!vip.reset_tuples.empty()) expire_reset_tuples(vip, now);
+    }
     monitor_tick(sw, now, out);
   }
 }
@@ -167,7 +170,7 @@ void Balancer::learn_backend(SwitchState& sw, VipState& vip, BackendState& b, Ma
   ++counters_.backends_learned;
   spdlog::info("backend learned vip={} backend={} mac={} port={} dpid={}", vip.spec->ip.str(), b.spec.ip.str(),
                mac.str(), port, dpid_str(sw.dpid));
-  on_availability_change(sw, vip, b, was_available, "learned", false, out);
+  on_availability_change(sw, vip, b, was_available, "learned", false, now, out);
 }
 
 void Balancer::handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now,
@@ -426,6 +429,7 @@ void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::
     return;
   }
   ConnKey key{ip.proto, ip.src, sport, spec.ip, dport};
+  if (p.l4 == pkt::L4::Tcp && !vip.reset_tuples.empty() && answer_reset_tuple(sw, vip, key, pin, p, now, out)) return;
   assign(sw, vip_index, key, pin, p, now, out);
 }
 
@@ -660,7 +664,7 @@ void Balancer::unlearn_port(SwitchState& sw, of::PortNo port, TimePoint now, Out
       if (vip.spec->health.kind != HealthCheckKind::None) b.health.force_down();
       spdlog::warn("backend lost vip={} backend={} port={} dpid={} (port down)", vip.spec->ip.str(), b.spec.ip.str(),
                    port, dpid_str(sw.dpid));
-      on_availability_change(sw, vip, b, was_available, "port down", true, out);
+      on_availability_change(sw, vip, b, was_available, "port down", true, now, out);
     }
   }
   std::erase_if(sw.clients, [&](const auto& kv) { return kv.second.port == port; });

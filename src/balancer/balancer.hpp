@@ -44,6 +44,7 @@ struct Counters {
   uint64_t vip_unhandled_drops = 0;     // to a VIP but not a balanced protocol/port
   uint64_t stray_drops = 0;             // backend traffic for no known connection
   uint64_t stray_resets = 0;            // ...from a failed backend: both ends reset
+  uint64_t reset_tuple_resets = 0;      // client segments on a connection on_down: reset ended, answered with a RST
   uint64_t icmp_errors_translated = 0;  // backend ICMP errors about a connection, sent on from the VIP
   uint64_t arp_replies = 0;
   uint64_t arp_spoof_drops = 0;  // ARP claiming a VIP's or backend's IP from the wrong port
@@ -160,6 +161,11 @@ struct Connection {
 // Connections of one VIP on one switch (src/balancer/conn_table.hpp).
 using ConnTable = FlatTable<ConnKey, Connection>;
 
+// How many connections ended by on_down: reset a VIP remembers, and for how
+// long (see VipState::reset_tuples).
+inline constexpr std::size_t kMaxResetTuples = 65536;
+inline constexpr std::chrono::seconds kResetTupleMemory{60};
+
 struct VipState {
   const VipSpec* spec = nullptr;
   MacAddr fake_mac;
@@ -168,6 +174,12 @@ struct VipState {
   ConnTable connections;
   std::vector<BackendView> views;  // scratch for policy calls, reused
   bool refusing = false;           // no backend was available for the last new connection
+  // Connections that on_down: reset ended, until when they are remembered:
+  // the client's next segment on one (an ACK, a window update, a challenge
+  // ACK for an inexact reset) is answered with a RST at exactly its ack
+  // number, rather than balanced as a new connection. A SYN on the 5-tuple
+  // is a new connection and forgets it. Bounded by kMaxResetTuples.
+  std::unordered_map<ConnKey, TimePoint> reset_tuples;
 };
 
 struct HostRecord {
@@ -260,8 +272,13 @@ class Balancer {
   // Logs a change of b.available() and, for a failure with OnDown::RemoveFlows,
   // removes the backend's connections.
   void on_availability_change(SwitchState& sw, VipState& vip, BackendState& b, bool was_available, const char* reason,
-                              bool failure, Outbox& out);
-  void reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out);
+                              bool failure, TimePoint now, Outbox& out);
+  void reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, TimePoint now, Outbox& out);
+  // A TCP segment from a client on a connection in vip.reset_tuples: answered
+  // with a RST (true), or a SYN or an expired entry, to balance (false).
+  bool answer_reset_tuple(SwitchState& sw, VipState& vip, const ConnKey& key, const of::PacketIn& pin,
+                          const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
+  void expire_reset_tuples(VipState& vip, TimePoint now);
   void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
   void reset_stray(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
                    Outbox& out);

@@ -144,6 +144,7 @@ void Balancer::build_vips(SwitchState& sw, TimePoint now, std::vector<VipState>*
         }
       }
       v.connections = std::move(prev->connections);
+      v.reset_tuples = std::move(prev->reset_tuples);
     }
     vips.push_back(std::move(v));
   }
@@ -167,7 +168,7 @@ void Balancer::reconfigure(BalancerConfig config, TimePoint now, Outbox& out) {
         for (const auto& [vip_ip, b_ip, avail] : before) {
           if (vip_ip == v.spec->ip && b_ip == b.spec.ip) was = avail;
         }
-        on_availability_change(sw, v, b, was, "configuration", false, out);
+        on_availability_change(sw, v, b, was, "configuration", false, now, out);
       }
     }
   }
@@ -210,7 +211,7 @@ void Balancer::monitor_tick(SwitchState& sw, TimePoint now, Outbox& out) {
         if (silent != b.agent_silent) {
           bool was = b.available();
           b.agent_silent = silent;
-          on_availability_change(sw, vip, b, was, silent ? "agent silent" : "agent reporting again", silent, out);
+          on_availability_change(sw, vip, b, was, silent ? "agent silent" : "agent reporting again", silent, now, out);
         }
       }
     }
@@ -348,11 +349,11 @@ void Balancer::health_result(SwitchState& sw, VipState& vip, BackendState& b, bo
     return;
   }
   std::string reason = fmt::format("health check: {}", why);
-  on_availability_change(sw, vip, b, was, reason.c_str(), !ok, out);
+  on_availability_change(sw, vip, b, was, reason.c_str(), !ok, now, out);
 }
 
 void Balancer::on_availability_change(SwitchState& sw, VipState& vip, BackendState& b, bool was_available,
-                                      const char* reason, bool failure, Outbox& out) {
+                                      const char* reason, bool failure, TimePoint now, Outbox& out) {
   const bool now_available = b.available();
   if (was_available == now_available) return;
   if (now_available) {
@@ -366,11 +367,12 @@ void Balancer::on_availability_change(SwitchState& sw, VipState& vip, BackendSta
                vip.spec->ip.str(), b.spec.ip.str(), reason, b.active, dpid_str(sw.dpid));
   if (failure && vip.spec->on_down == OnDown::RemoveFlows && b.active > 0) {
     auto index = static_cast<uint32_t>(&b - vip.backends.data());
-    reset_connections_of(sw, vip, index, out);
+    reset_connections_of(sw, vip, index, now, out);
   }
 }
 
-void Balancer::reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, Outbox& out) {
+void Balancer::reset_connections_of(SwitchState& sw, VipState& vip, uint32_t backend_index, TimePoint now,
+                                    Outbox& out) {
   spdlog::info("removing the flow entries of {} connections of vip={} backend={} (on_down: reset) dpid={}",
                vip.backends[backend_index].active, vip.spec->ip.str(), vip.backends[backend_index].spec.ip.str(),
                dpid_str(sw.dpid));
@@ -390,6 +392,10 @@ void Balancer::reset_connections_of(SwitchState& sw, VipState& vip, uint32_t bac
     }
     ++counters_.connections_reset_on_down;
     ++counters_.connections_ended;
+    if (it->first.proto == pkt::kIpProtoTcp &&
+        (vip.reset_tuples.size() < kMaxResetTuples || vip.reset_tuples.contains(it->first))) {
+      vip.reset_tuples[it->first] = now + kResetTupleMemory;
+    }
     it = vip.connections.erase(it);
   }
   vip.backends[backend_index].active = 0;
@@ -452,12 +458,59 @@ void Balancer::reset_stray(SwitchState& sw, const VipState& vip, const of::Packe
   };
   send_rst({vip.fake_mac, client->second.mac}, {vip.spec->ip, p.ipv4.dst}, p.tcp.src_port, p.tcp.dst_port, p.tcp.seq,
            client->second.port);
+  // A segment without data or SYN/FIN may be a zero-window or keep-alive
+  // probe, sent one below what the client expects (a window that curl
+  // --limit-rate keeps full, say): a reset at the probe's own number is out
+  // of the client's window and ignored, one at the next is exact. When that
+  // one is the inexact one instead, the client answers it with a challenge
+  // ACK (RFC 5961), which answer_reset_tuple resets exactly.
+  const bool bare = p.tcp.payload.empty() && (p.tcp.flags & (pkt::kTcpSyn | pkt::kTcpFin)) == 0;
+  if (bare) {
+    send_rst({vip.fake_mac, client->second.mac}, {vip.spec->ip, p.ipv4.dst}, p.tcp.src_port, p.tcp.dst_port,
+             p.tcp.seq + 1, client->second.port);
+  }
   if (p.tcp.flags & pkt::kTcpAck) {
     send_rst({vip.fake_mac, p.eth_src}, {p.ipv4.dst, p.ipv4.src}, p.tcp.dst_port, p.tcp.src_port, p.tcp.ack,
              pin.in_port);
   }
   spdlog::debug("reset connection of failed backend vip={} client={}:{} backend={} dpid={}", vip.spec->ip.str(),
                 p.ipv4.dst.str(), p.tcp.dst_port, p.ipv4.src.str(), dpid_str(sw.dpid));
+}
+
+bool Balancer::answer_reset_tuple(SwitchState& sw, VipState& vip, const ConnKey& key, const of::PacketIn& pin,
+                                  const pkt::ParsedPacket& p, TimePoint now, Outbox& out) {
+  auto it = vip.reset_tuples.find(key);
+  if (it == vip.reset_tuples.end()) return false;
+  const uint8_t flags = p.tcp.flags;
+  if (now >= it->second || ((flags & pkt::kTcpSyn) && !(flags & pkt::kTcpAck))) {
+    vip.reset_tuples.erase(it);  // a new connection on the 5-tuple, or remembered long enough
+    return false;
+  }
+  // The client's own reset ends it; a segment without ACK gives no number to
+  // reset at, and is dropped like the connection it belonged to.
+  if ((flags & pkt::kTcpRst) || !(flags & pkt::kTcpAck)) {
+    if (flags & pkt::kTcpRst) vip.reset_tuples.erase(it);
+    ++counters_.stray_drops;
+    return true;
+  }
+  // Its ack number is exactly the sequence number it expects next, the only
+  // one at which Linux (RFC 5961) accepts a reset.
+  pkt::TcpFields t;
+  t.src_port = p.tcp.dst_port;
+  t.dst_port = p.tcp.src_port;
+  t.seq = p.tcp.ack;
+  t.flags = pkt::kTcpRst;
+  auto buf = out.alloc(64);
+  std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, p.eth_src}, {vip.spec->ip, p.ipv4.src}, t, {});
+  send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
+  ++counters_.reset_tuple_resets;
+  spdlog::debug("reset connection ended by on_down: reset vip={} client={}:{} seq={} dpid={}", vip.spec->ip.str(),
+                p.ipv4.src.str(), p.tcp.src_port, p.tcp.ack, dpid_str(sw.dpid));
+  return true;
+}
+
+void Balancer::expire_reset_tuples(VipState& vip, TimePoint now) {
+  std::erase_if(vip.reset_tuples, [&](const auto& kv) { return now >= kv.second; });
 }
 
 void Balancer::handle_agent_report(SwitchState& sw, VipState& vip, const pkt::ParsedPacket& p, TimePoint now,
@@ -525,7 +578,7 @@ void Balancer::handle_agent_report(SwitchState& sw, VipState& vip, const pkt::Pa
       if (cand.agent_unhealthy == s.healthy) {
         cand.agent_unhealthy = !s.healthy;
         on_availability_change(sw, v, cand, was, s.healthy ? "agent reports healthy" : "agent reports unhealthy",
-                               !s.healthy, out);
+                               !s.healthy, now, out);
       }
     }
   }

@@ -198,6 +198,15 @@ tb_assert_eq "$xn active again: 30/30 succeed, 10 per backend" "30 b1=10 b2=10 b
 # endpoint"); the service on port 80 keeps running when it fails.
 tb_log "e. on_down keep vs reset, check on port 8080"
 for h in b1 b2 b3; do hl_start_web "$h" 8080 "hc-$h" || tb_bail "health endpoint on $h starts"; done
+# Socket buffers of 256 KiB at most in these namespaces (ours): with the
+# host's defaults (up to 16 MiB) the whole 12 MiB file could sit in the
+# client's receive and the server's send buffers seconds before the backend
+# fails, with nothing left on the wire to keep or reset, and curl reading its
+# own buffer at --limit-rate (CI saw it: curl exit 0, 10 s after down).
+for h in c1 b1 b2 b3; do
+  tb_exec "$h" sysctl -qw net.ipv4.tcp_rmem="4096 131072 262144" net.ipv4.tcp_wmem="4096 16384 262144" ||
+    tb_bail "socket buffer limits in $h"
+done
 # ondown_case MODE LPORT RATE: slow download, then the serving backend fails its check.
 # Sets OD_X (backend name), OD_RC_SIZE ("rc size"), OD_AFTER_DOWN_MS (download end - backend down).
 ondown_case() {

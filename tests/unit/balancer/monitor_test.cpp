@@ -406,10 +406,62 @@ TEST_F(MonitorTest, OnDownKeepLeavesTheEntriesOnDownResetRemovesThemAndResetsBot
   }
 }
 
-// After on_down: reset the client's next packet may be balanced afresh to
-// another backend; packets the failed one still sends for that 5-tuple are
-// strays, not the connection's replies.
-TEST_F(MonitorTest, AfterAResetTheFailedBackendCannotAnswerForTheNewOwnerOfTheTuple) {
+// After on_down: reset the client's next segment on the connection (an ACK,
+// a window update) is answered with a RST at exactly its ack number, not
+// balanced to another backend; the failed backend's packets stay strays; a
+// SYN on the same 5-tuple is a new connection again.
+TEST_F(MonitorTest, AfterAResetTheClientsNextSegmentIsResetExactlyAndASynStartsAfresh) {
+  start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
+  std::array<bool, 3> listening{true, true, true};
+  run_checks(seconds(1), listening);
+  ASSERT_EQ(connect(40000), 0u);
+  const uint64_t assigned = bench().counters().connections_assigned;
+  listening[0] = false;
+  for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
+  ASSERT_FALSE(backend(0).available());
+  EXPECT_EQ(vip().reset_tuples.size(), 1u);
+
+  sw().forget_log();
+  Injection r =
+      sw().inject(kClientPort, tcp_seg(kClientMac, kFake, kClientIp, kVip, 40000, 80, pkt::kTcpAck, 900, 5000));
+  EXPECT_TRUE(r.outputs().empty()) << "the client's segment reached a backend";
+  EXPECT_TRUE(r.flow_mods.empty());
+  EXPECT_EQ(bench().counters().connections_assigned, assigned);
+  auto to_client = sent([](const pkt::ParsedPacket& p) { return p.l4 == pkt::L4::Tcp && p.ipv4.dst == kClientIp; });
+  ASSERT_EQ(to_client.size(), 1u);
+  const pkt::ParsedPacket& rst = to_client[0].p;
+  EXPECT_EQ(rst.tcp.flags, pkt::kTcpRst);
+  EXPECT_EQ(rst.tcp.seq, 5000u);  // the client's ack: the one number it accepts a reset at
+  EXPECT_EQ(rst.ipv4.src, kVip);
+  EXPECT_EQ(rst.eth_src, kFake);
+  EXPECT_EQ(rst.tcp.src_port, 80);
+  EXPECT_EQ(rst.tcp.dst_port, 40000);
+  EXPECT_EQ(to_client[0].outputs.at(0).port, kClientPort);
+  EXPECT_EQ(bench().counters().reset_tuple_resets, 1u);
+
+  // The failed backend's late data is a stray: reset, never forwarded.
+  sw().forget_log();
+  Frame late = tcp_seg(kBackendMac[0], kFake, kBackendIp[0], kClientIp, 80, 40000, pkt::kTcpAck, 5000, 900, 50);
+  Injection l = sw().packet_in(backend_port(0), late);
+  EXPECT_TRUE(l.outputs().empty()) << "the failed backend's data reached the client";
+  EXPECT_EQ(bench().counters().stray_resets, 1u);
+
+  // The client's own reset is dropped and forgets the connection.
+  sw().forget_log();
+  sw().inject(kClientPort, tcp_seg(kClientMac, kFake, kClientIp, kVip, 40000, 80, pkt::kTcpRst, 5000, 0));
+  EXPECT_TRUE(sw().packet_outs.empty());
+  EXPECT_TRUE(vip().reset_tuples.empty());
+
+  // A SYN on the 5-tuple: a new connection, balanced to an available backend.
+  auto again = connect(40000);
+  ASSERT_TRUE(again);
+  EXPECT_NE(*again, 0u);
+  EXPECT_EQ(bench().counters().connections_assigned, assigned + 1);
+}
+
+// A reset connection is remembered for kResetTupleMemory: after that the
+// client's segment is balanced as before (and the new backend resets it).
+TEST_F(MonitorTest, AResetConnectionIsForgottenAfterItsMemory) {
   start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
   std::array<bool, 3> listening{true, true, true};
   run_checks(seconds(1), listening);
@@ -417,17 +469,45 @@ TEST_F(MonitorTest, AfterAResetTheFailedBackendCannotAnswerForTheNewOwnerOfTheTu
   listening[0] = false;
   for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
   ASSERT_FALSE(backend(0).available());
-  // The client's ACK arrives: no entry, so it is balanced afresh.
+  ASSERT_EQ(vip().reset_tuples.size(), 1u);
+  run_checks(kResetTupleMemory + seconds(1), listening);
+  EXPECT_TRUE(vip().reset_tuples.empty());
   Injection r =
       sw().inject(kClientPort, tcp_seg(kClientMac, kFake, kClientIp, kVip, 40000, 80, pkt::kTcpAck, 900, 5000));
   auto outs = r.outputs();
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_NE(outs[0].port, backend_port(0));
+  EXPECT_EQ(bench().counters().reset_tuple_resets, 0u);
+}
+
+// A zero-window (or keep-alive) probe carries one below what the client
+// expects: the stray reset goes out at both numbers, so one is exact.
+TEST_F(MonitorTest, AStrayProbeFromTheFailedBackendIsResetAtBothNumbers) {
+  start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
+  std::array<bool, 3> listening{true, true, true};
+  run_checks(seconds(1), listening);
+  ASSERT_EQ(connect(40000), 0u);
+  listening[0] = false;
+  for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
+  ASSERT_FALSE(backend(0).available());
   sw().forget_log();
-  Frame late = tcp_seg(kBackendMac[0], kFake, kBackendIp[0], kClientIp, 80, 40000, pkt::kTcpAck, 5000, 900, 50);
-  Injection l = sw().packet_in(backend_port(0), late);
-  EXPECT_TRUE(l.outputs().empty()) << "the failed backend's data reached the client";
-  EXPECT_EQ(bench().counters().stray_resets, 1u);
+  sw().inject(backend_port(0),
+              tcp_seg(kBackendMac[0], kFake, kBackendIp[0], kClientIp, 80, 40000, pkt::kTcpAck, 4999, 900));
+  auto to_client = sent([](const pkt::ParsedPacket& p) { return p.l4 == pkt::L4::Tcp && p.ipv4.dst == kClientIp; });
+  ASSERT_EQ(to_client.size(), 2u);
+  std::vector<uint32_t> seqs;
+  for (const auto& s : to_client) {
+    EXPECT_EQ(s.p.tcp.flags, pkt::kTcpRst);
+    seqs.push_back(s.p.tcp.seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  EXPECT_EQ(seqs, (std::vector<uint32_t>{4999u, 5000u}));
+  // A data segment gives one reset, at its own number.
+  sw().forget_log();
+  sw().inject(backend_port(0), tcp_seg(kBackendMac[0], kFake, kBackendIp[0], kClientIp, 80, 40000,
+                                       pkt::kTcpAck | pkt::kTcpPsh, 5000, 900, 10));
+  EXPECT_EQ(sent([](const pkt::ParsedPacket& p) { return p.l4 == pkt::L4::Tcp && p.ipv4.dst == kClientIp; }).size(),
+            1u);
 }
 
 TEST_F(MonitorTest, NoHealthyBackendRefusesTcpWithAResetAndUdpWithPortUnreachable) {
