@@ -88,7 +88,8 @@ struct ActSetTpDst {
   uint16_t port = 0;
   friend bool operator==(const ActSetTpDst&, const ActSetTpDst&) = default;
 };
-using Action = std::variant<ActOutput, ActSetEthSrc, ActSetEthDst, ActSetIpv4Src, ActSetIpv4Dst, ActSetTpSrc, ActSetTpDst>;
+using Action =
+    std::variant<ActOutput, ActSetEthSrc, ActSetEthDst, ActSetIpv4Src, ActSetIpv4Dst, ActSetTpSrc, ActSetTpDst>;
 
 // Inline capacity: building or decoding an action list never allocates.
 using ActionList = StaticVec<Action, 12>;
@@ -119,10 +120,10 @@ struct PortDesc {
   PortNo port_no = 0;
   MacAddr hw_addr;
   std::string name;
-  uint32_t config = 0;  // bit 0: port administratively down
-  uint32_t state = 0;   // bit 0: link down
+  uint32_t config = 0;                                         // bit 0: port administratively down
+  uint32_t state = 0;                                          // bit 0: link down
   uint32_t curr = 0, advertised = 0, supported = 0, peer = 0;  // 1.3 feature bit layout
-  uint32_t curr_speed_kbps = 0;  // 1.0: derived from `curr`
+  uint32_t curr_speed_kbps = 0;                                // 1.0: derived from `curr`
   uint32_t max_speed_kbps = 0;
   friend bool operator==(const PortDesc&, const PortDesc&) = default;
 };
@@ -260,7 +261,7 @@ struct PortStatsReply {
 struct FlowStatsRequest {
   uint8_t table_id = 0xff;  // all tables
   PortNo out_port = port::kAny;
-  uint32_t out_group = kGroupAny;  // 1.3 only
+  uint32_t out_group = kGroupAny;        // 1.3 only
   uint64_t cookie = 0, cookie_mask = 0;  // 1.3 only
   Match match;
   friend bool operator==(const FlowStatsRequest&, const FlowStatsRequest&) = default;
@@ -293,11 +294,10 @@ struct RoleReply {
   friend bool operator==(const RoleReply&, const RoleReply&) = default;
 };
 
-using Message =
-    std::variant<Hello, ErrorMsg, EchoRequest, EchoReply, FeaturesRequest, FeaturesReply, GetConfigRequest,
-                 GetConfigReply, SetConfig, PacketIn, PacketOut, FlowMod, FlowRemoved, PortStatus, BarrierRequest,
-                 BarrierReply, PortDescRequest, PortDescReply, PortStatsRequest, PortStatsReply, FlowStatsRequest,
-                 FlowStatsReply, RoleRequest, RoleReply>;
+using Message = std::variant<Hello, ErrorMsg, EchoRequest, EchoReply, FeaturesRequest, FeaturesReply, GetConfigRequest,
+                             GetConfigReply, SetConfig, PacketIn, PacketOut, FlowMod, FlowRemoved, PortStatus,
+                             BarrierRequest, BarrierReply, PortDescRequest, PortDescReply, PortStatsRequest,
+                             PortStatsReply, FlowStatsRequest, FlowStatsReply, RoleRequest, RoleReply>;
 
 // Short name of a message kind, for logs ("packet-in", "flow-mod", ...).
 const char* message_name(const Message& m);

@@ -49,15 +49,15 @@ struct Ipv4 {
   uint8_t tos = 0;
   uint16_t total_len = 0;
   uint16_t id = 0;
-  uint8_t header_len = 0;     // bytes
+  uint8_t header_len = 0;  // bytes
   bool more_fragments = false;
-  uint16_t frag_offset = 0;   // in 8-byte units; non-zero: no L4 header here
+  uint16_t frag_offset = 0;  // in 8-byte units; non-zero: no L4 header here
   bool checksum_ok = false;
 };
 
 struct Icmp {
   uint8_t type = 0, code = 0;
-  uint16_t id = 0, seq = 0;  // echo request/reply
+  uint16_t id = 0, seq = 0;          // echo request/reply
   std::span<const uint8_t> payload;  // after the 8-byte ICMP header
 };
 
@@ -85,11 +85,11 @@ struct ParsedPacket {
   uint16_t eth_type = 0;  // after the VLAN tag, if any
   L3 l3 = L3::None;
   L4 l4 = L4::None;
-  Arp arp;    // valid when l3 == Arp
-  Ipv4 ipv4;  // valid when l3 == Ipv4
-  Icmp icmp;  // valid when l4 == Icmp
-  Tcp tcp;    // valid when l4 == Tcp
-  Udp udp;    // valid when l4 == Udp
+  Arp arp;                            // valid when l3 == Arp
+  Ipv4 ipv4;                          // valid when l3 == Ipv4
+  Icmp icmp;                          // valid when l4 == Icmp
+  Tcp tcp;                            // valid when l4 == Tcp
+  Udp udp;                            // valid when l4 == Udp
   std::span<const uint8_t> l3_bytes;  // from the L3 header to the end of the frame
 };
 
@@ -97,7 +97,7 @@ enum class ParseError : uint8_t {
   TruncatedEthernet,
   TruncatedVlan,
   TruncatedArp,
-  BadArp,          // not Ethernet/IPv4 ARP (htype 1, ptype 0x0800, hlen 6, plen 4)
+  BadArp,  // not Ethernet/IPv4 ARP (htype 1, ptype 0x0800, hlen 6, plen 4)
   TruncatedIpv4,
   BadIpv4Version,
   BadIpv4HeaderLen,  // IHL < 5 or beyond the frame
@@ -126,8 +126,8 @@ struct EthHeader {
 };
 
 // ARP frame (no VLAN tag).
-std::size_t build_arp(std::span<uint8_t> out, const EthHeader& eth, uint16_t op, MacAddr sha, Ipv4Addr spa,
-                      MacAddr tha, Ipv4Addr tpa);
+std::size_t build_arp(std::span<uint8_t> out, const EthHeader& eth, uint16_t op, MacAddr sha, Ipv4Addr spa, MacAddr tha,
+                      Ipv4Addr tpa);
 
 struct IpHeader {
   Ipv4Addr src, dst;
@@ -136,8 +136,8 @@ struct IpHeader {
 };
 
 // ICMP echo request or reply (type kIcmpEchoRequest / kIcmpEchoReply).
-std::size_t build_icmp_echo(std::span<uint8_t> out, const EthHeader& eth, const IpHeader& ip, uint8_t type,
-                            uint16_t id, uint16_t seq, std::span<const uint8_t> payload);
+std::size_t build_icmp_echo(std::span<uint8_t> out, const EthHeader& eth, const IpHeader& ip, uint8_t type, uint16_t id,
+                            uint16_t seq, std::span<const uint8_t> payload);
 
 // ICMP error (for example destination unreachable) quoting `original_ip`
 // (the offending IPv4 header and at least 8 bytes after it, per RFC 792).

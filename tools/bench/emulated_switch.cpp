@@ -36,8 +36,7 @@ const char* version_name(of::Version v) { return v == of::Version::V13 ? "1.3" :
 bool outputs_to(const of::ActionList& actions, of::PortNo port) {
   for (const auto& a : actions) {
     if (const auto* o = std::get_if<of::ActOutput>(&a)) {
-      if (o->port == port || o->port == of::port::kFlood || o->port == of::port::kAll ||
-          o->port == of::port::kNormal) {
+      if (o->port == port || o->port == of::port::kFlood || o->port == of::port::kAll || o->port == of::port::kNormal) {
         return true;
       }
     }
@@ -667,9 +666,8 @@ void EmulatedSwitch::complete(uint64_t seq, uint32_t spread_index, Clock::time_p
   auto sec = static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::seconds>(now - measure_start_).count());
   if (sec < result_.per_second.size()) ++result_.per_second[sec];
   if (sent >= measure_start_) {
-    result_.latency_ns.push_back(
-        static_cast<uint32_t>(std::min<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count(),
-                                                UINT32_MAX)));
+    result_.latency_ns.push_back(static_cast<uint32_t>(
+        std::min<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent).count(), UINT32_MAX)));
   }
 }
 

@@ -56,9 +56,9 @@ struct SwitchParams {
   uint32_t client_ips = 4096;
   std::vector<BackendHost> backends;
   uint32_t window = 64;
-  std::chrono::milliseconds settle{1000};    // after the handshake: wait for discovery of every backend, at most this
+  std::chrono::milliseconds settle{1000};  // after the handshake: wait for discovery of every backend, at most this
   std::chrono::milliseconds vip_arp_wait{1000};
-  uint32_t echo_samples = 1000;             // baseline: echo request/reply round trips before the load
+  uint32_t echo_samples = 1000;  // baseline: echo request/reply round trips before the load
   std::chrono::milliseconds decision_timeout{2000};
 };
 
@@ -75,8 +75,8 @@ struct SwitchResult {
   // setup
   bool connected = false;
   bool handshake_done = false;
-  std::string failure;  // non-empty: the switch could not run
-  std::string version;  // negotiated
+  std::string failure;             // non-empty: the switch could not run
+  std::string version;             // negotiated
   uint32_t backends_answered = 0;  // distinct backends whose discovery ARP we answered
   uint64_t arp_probes_answered = 0, icmp_probes_answered = 0, tcp_probes_answered = 0;
   std::string vip_arp;  // "reply", "flooded", "none"
@@ -86,10 +86,10 @@ struct SwitchResult {
   uint64_t decisions = 0;
   uint64_t flow_mods = 0, packet_outs = 0, messages_in = 0, packet_ins_sent = 0;
   uint64_t completed_by_flow_mod = 0, completed_by_packet_out = 0;
-  std::vector<uint64_t> per_second;     // decisions completed in each second of the window
-  std::vector<uint32_t> latency_ns;     // one per decision sent inside the window
-  std::vector<uint64_t> spread;         // backends..., flood, other port, drop
-  std::vector<uint64_t> other_ports;    // not used for output; kept small
+  std::vector<uint64_t> per_second;   // decisions completed in each second of the window
+  std::vector<uint32_t> latency_ns;   // one per decision sent inside the window
+  std::vector<uint64_t> spread;       // backends..., flood, other port, drop
+  std::vector<uint64_t> other_ports;  // not used for output; kept small
   // whole run
   uint64_t decisions_total = 0;
   uint64_t timeouts = 0;  // decisions never answered within decision_timeout

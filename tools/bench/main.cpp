@@ -248,8 +248,8 @@ int run(const Options& o) {
   const std::size_t nb = base.backends.size();
   const double window_s = std::chrono::duration<double>(me - ms).count();
   uint64_t decisions = 0, decisions_total = 0, flow_mods = 0, packet_outs = 0, messages_in = 0, timeouts = 0,
-           errors = 0, undecodable = 0, by_fm = 0, by_po = 0, arp_answered = 0, icmp_answered = 0,
-           tcp_answered = 0, stats_requests = 0, barrier_requests = 0, role_requests = 0, sent = 0;
+           errors = 0, undecodable = 0, by_fm = 0, by_po = 0, arp_answered = 0, icmp_answered = 0, tcp_answered = 0,
+           stats_requests = 0, barrier_requests = 0, role_requests = 0, sent = 0;
   std::vector<uint64_t> per_second;
   std::vector<uint64_t> spread(nb + kSpreadExtras, 0);
   std::vector<uint32_t> lat, echo;
@@ -360,11 +360,11 @@ int run(const Options& o) {
     cpu["controller_s"] = c;
     cpu["controller_util"] = c / window_s;
     cpu["controller_us_per_decision"] = decisions ? c * 1e6 / d : 0.0;
-    j["controller_rss_kb"] = {{"after_setup", ctl_setup.rss_kb},
-                              {"after_load", ctl_end.rss_kb},
-                              {"delta", ctl_end.rss_kb - ctl_setup.rss_kb},
-                              {"bytes_per_decision",
-                               decisions_total ? static_cast<double>(ctl_end.rss_kb - ctl_setup.rss_kb) * 1024.0 /
+    j["controller_rss_kb"] = {
+        {"after_setup", ctl_setup.rss_kb},
+        {"after_load", ctl_end.rss_kb},
+        {"delta", ctl_end.rss_kb - ctl_setup.rss_kb},
+        {"bytes_per_decision", decisions_total ? static_cast<double>(ctl_end.rss_kb - ctl_setup.rss_kb) * 1024.0 /
                                                      static_cast<double>(decisions_total)
                                                : 0.0}};
   }
@@ -391,10 +391,11 @@ int run(const Options& o) {
                j["decisions_per_s"]["median"].get<uint64_t>(), j["decisions_per_s"]["max"].get<uint64_t>());
     fmt::print("  latency us: p50 {}  p99 {}  p99.9 {}  mean {}  max {}   (echo baseline p50 {} p99 {})\n",
                us(L, "p50"), us(L, "p99"), us(L, "p999"), us(L, "mean"), us(L, "max"), us(E, "p50"), us(E, "p99"));
-    fmt::print("  messages:   {:.2f} flow-mod + {:.2f} packet-out per decision (completed by packet-out {}, by "
-               "flow-mod {})\n",
-               j["messages_per_decision"]["flow_mod"].get<double>(),
-               j["messages_per_decision"]["packet_out"].get<double>(), by_po, by_fm);
+    fmt::print(
+        "  messages:   {:.2f} flow-mod + {:.2f} packet-out per decision (completed by packet-out {}, by "
+        "flow-mod {})\n",
+        j["messages_per_decision"]["flow_mod"].get<double>(), j["messages_per_decision"]["packet_out"].get<double>(),
+        by_po, by_fm);
     std::string spread_text;
     for (auto it = sp.begin(); it != sp.end(); ++it) {
       if (it.value().get<uint64_t>() == 0 && (it.key() == "flood" || it.key() == "other_port" || it.key() == "drop"))
@@ -427,7 +428,8 @@ int main(int argc, char** argv) {
   fulcrum::bench::Options o;
   CLI::App app{"fulcrum-bench: emulate OpenFlow switches and measure a load-balancing controller"};
   app.add_option("--controller", o.controller, "controller address HOST:PORT")->capture_default_str();
-  app.add_option("--of-version", o.of_version, "OpenFlow version the switches speak: 1.0 or 1.3")->capture_default_str();
+  app.add_option("--of-version", o.of_version, "OpenFlow version the switches speak: 1.0 or 1.3")
+      ->capture_default_str();
   app.add_option("--switches", o.switches, "emulated switches (one TCP connection each, dpid 1..N)")
       ->capture_default_str();
   app.add_option("--threads", o.threads, "io threads the switches are spread over")->capture_default_str();
