@@ -39,17 +39,22 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
   // Sent alone overstates it while a queue builds, and the CPU of requests
   // sent late in the interval falls in the next one.
   int64_t served = sent;
-  if (t.established && b.established) served += int64_t{*t.established} - int64_t{*b.established};
+  const bool counted = t.established && b.established;
+  if (counted) served += int64_t{*t.established} - int64_t{*b.established};
   if (b.cpu_pct && b.assigned_last_interval && served >= int64_t{kMinSample} && b.report_interval_s > 0) {
     const double cpu = std::clamp(*b.cpu_pct, 0.0, 100.0);
     const double sample = std::clamp(cpu / 100.0 * b.report_interval_s / static_cast<double>(served), 1e-4, 10.0);
-    const bool saturated = cpu >= kSaturatedPct;
+    // Saturated and counted by `sent` alone: more were sent than served, so
+    // the sample is only a lower bound. With the established counts the
+    // served are counted, and the sample stands either way (a ratchet there
+    // only drifts up with the noise: it left the near server of the delayed
+    // scenario the slowest-looking one at 100 connections/s).
+    const bool saturated = cpu >= kSaturatedPct && !counted;
     if (!t.measured) {
       t.service_s = sample;
       t.measured = true;
     } else {
       const double next = t.service_s + kSmoothing * (sample - t.service_s);
-      // Saturated: more were sent than served, so the sample is a lower bound.
       t.service_s = saturated ? std::max(t.service_s, next) : next;
     }
   } else if (t.measured && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
@@ -59,8 +64,15 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
     t.idle_unused = true;
   }
   if (b.established) {
+    // The report's count of connections in progress replaces the virtual
+    // queue, both ways, plus those sent that had not arrived when it was
+    // measured (about 2 RTT of the rate sent: on their way there, and the
+    // report's way back).
     const Terms now = terms(t, b);
-    t.busy_until_s = std::max(t.busy_until_s, seconds(b.now) + static_cast<double>(*b.established) * now.s);
+    const double now_s = seconds(b.now);
+    const double rtt_s = b.rtt_ms ? std::max(0.0, *b.rtt_ms) / 1000.0 : 0.0;
+    const double in_flight = rate_at(t, now_s) * 2 * rtt_s;
+    t.busy_until_s = now_s + (static_cast<double>(*b.established) + in_flight) * now.s;
   }
   t.established = b.established;
 }
@@ -82,8 +94,7 @@ CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b
   const double bw = std::max(b.avail_bw_kbps ? *b.avail_bw_kbps : 0.0, kMinBandwidthKbps);
   r.transfer_s = cfg_.response_kbit / bw;
   r.rho = std::min(kMaxRho, rate_at(t, now_s) * r.s);
-  r.cost_s =
-      r.path_s + r.transfer_s + (r.wait_s + r.s) * (r.wait_s + r.s) / r.s + r.s * (1 / ((1 - r.rho) * (1 - r.rho)) - 1);
+  r.cost_s = r.path_s + r.transfer_s + r.s + 2 * r.wait_s + r.s * (1 / ((1 - r.rho) * (1 - r.rho)) - 1);
   return r;
 }
 
@@ -156,16 +167,13 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
   for (uint32_t i = 0; i < pool.size(); ++i) ties += tied(i) ? 1 : 0;
   uint32_t chosen = best;
   if (ties > 1) {
-    auto nth = static_cast<uint32_t>(rng_.uniform(ties));
+    // Least recently picked among the tied.
+    uint64_t oldest = UINT64_MAX;
     for (uint32_t i = 0; i < pool.size(); ++i) {
-      if (!tied(i)) continue;
-      if (nth == 0) {
-        chosen = i;
-        break;
-      }
-      --nth;
+      if (tied(i) && tracks_[i].last_pick < oldest) oldest = tracks_[i].last_pick, chosen = i;
     }
   }
+  tracks_[chosen].last_pick = ++picks_;
   Track& t = tracks_[chosen];
   const Terms& r = terms_[chosen];
   t.busy_until_s = std::max(r.arrive_s, t.busy_until_s) + r.s;

@@ -31,8 +31,9 @@
 // - CPU: service(b) is measured from the agent reports: busy time over the
 //   report's interval (CPU relative to the backend's quota) divided by the
 //   connections Fulcrum sent it in that interval, smoothed (EWMA 0.3), only
-//   from intervals with at least 2 connections; it can only rise while the
-//   backend reports >= 95 % CPU (there the sent outnumber the served). Until
+//   from intervals with at least 2 connections; when the agent gives no
+//   established counts (served = sent), it can only rise while the backend
+//   reports >= 95 % CPU (there the sent outnumber the served). Until
 //   measured, a backend is assumed as fast as the fastest measured one of the
 //   pool (optimism: it gets connections, so it gets measured), or
 //   ScoringConfig::service_prior_ms when none is. An estimate slower than the
@@ -74,8 +75,9 @@ class CombinedPolicy final : public Policy {
   static constexpr double kMaxRho = 0.99;  // the utilisation term's cap (cost x 10^4)
   static constexpr double kIdlePct = 50;   // below, with no connection from us: the report is idle
 
-  CombinedPolicy(const ScoringConfig& cfg, Rng& rng)
-      : cfg_(cfg), rng_(rng), unmeasured_s_(cfg.service_prior_ms / 1000.0) {}
+  // Deterministic: it draws nothing from the Rng (near ties go to the least
+  // recently picked), which the signature keeps for symmetry with the others.
+  CombinedPolicy(const ScoringConfig& cfg, Rng& /*rng*/) : cfg_(cfg), unmeasured_s_(cfg.service_prior_ms / 1000.0) {}
   [[nodiscard]] PolicyKind kind() const override { return PolicyKind::Combined; }
   std::optional<uint32_t> pick(std::span<const BackendView> pool, const ConnKey& key) override;
 
@@ -106,6 +108,7 @@ class CombinedPolicy final : public Policy {
     std::optional<uint32_t> established;  // in the previous report
     double rate = 0;                      // connections/s sent to it, decayed, as of rate_at_s
     double rate_at_s = 0;
+    uint64_t last_pick = 0;  // picks_ when it was last chosen (0: never)
   };
   struct Terms {
     double s, arrive_s, wait_s, rho, path_s, transfer_s, cost_s;
@@ -121,10 +124,10 @@ class CombinedPolicy final : public Policy {
   void update_reference();
 
   ScoringConfig cfg_;
-  Rng& rng_;
   std::vector<Track> tracks_;  // by pool index, re-matched by address when the pool changes
   std::vector<Terms> terms_;   // scratch, by pool index (cost infinite when not eligible)
   double unmeasured_s_ = 0;    // what an unmeasured backend is assumed to take per request
+  uint64_t picks_ = 0;
 };
 
 }  // namespace fulcrum::lb

@@ -153,20 +153,23 @@ TEST(Combined, ExactPicksByLeastExpectedTime) {
   CombinedPolicy p(exact_cfg(), rng);
   auto pool = delayed_pool();
   // Prior service 20 ms. With the clock stopped, b0's cost after k picks is
-  // 2 ms + 20 ms (k + 1)^2 and b1's 200 ms + 20 ms (k + 1)^2 (b2: 320 ms +):
-  // b0 takes 3 (22, 82, 182 ms), b1 2 (220, 280), then b0 (322), b2 (340)...
-  // (The utilisation term, 20 ms (1 / (1 - rho)^2 - 1) with rho = 20 ms per
-  // connection sent in the last second, adds a few ms: it changes no pick.)
-  EXPECT_EQ(frozen_picks(p, pool, 12), (std::vector<uint32_t>{0, 0, 0, 1, 1, 0, 2, 1, 2, 2, 0, 1}));
+  // 2.09 ms (path, transfer) + 20 ms + 2 x 20 ms k (its wait, paid by it and
+  // added to those in service) + 20 ms (1 / (1 - rho)^2 - 1), rho = 0.02 k
+  // (k sent in the last second): 22.1, 62.9, 103.8, 144.7, 185.7, 226.8,
+  // 267.9, 309.1, 350.4 ms. b1's is the same plus 198 ms (220.1, 260.9,
+  // 301.8, 344.7), b2's plus 318 ms (340.1). In order of cost: b0 five
+  // times, then b1 220.1 < b0 226.8, b0, b1 260.9 < 267.9, b0, b1 301.8 <
+  // 309.1, b0, b2 340.1 < 344.7, 350.4.
+  EXPECT_EQ(frozen_picks(p, pool, 12), (std::vector<uint32_t>{0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 2}));
   EXPECT_EQ(rng.consumed(), 0u);
   const auto e = p.estimate(pool[0]);
   EXPECT_FALSE(e.measured);
   EXPECT_DOUBLE_EQ(e.service_s, 0.020);
-  EXPECT_NEAR(e.wait_s, 5 * 0.020, 1e-9);  // 5 picks, none served yet
+  EXPECT_NEAR(e.wait_s, 8 * 0.020, 1e-9);  // 8 picks, none served yet
   EXPECT_NEAR(e.path_s, 0.002, 1e-12);
   EXPECT_NEAR(e.transfer_s, 8.0 / 90000, 1e-12);
-  EXPECT_NEAR(e.rho, 5 * 0.020, 1e-9);  // 5 sent with the clock stopped: 5/s
-  EXPECT_NEAR(e.cost_s, 0.002 + 8.0 / 90000 + 0.020 * 36 + 0.020 * (1 / 0.81 - 1), 1e-9);
+  EXPECT_NEAR(e.rho, 8 * 0.020, 1e-9);  // 8 sent with the clock stopped: 8/s
+  EXPECT_NEAR(e.cost_s, 0.002 + 8.0 / 90000 + 0.020 + 2 * 0.16 + 0.020 * (1 / (0.84 * 0.84) - 1), 1e-9);
 }
 
 TEST(Combined, VirtualQueueDrainsWithTime) {
@@ -209,11 +212,12 @@ TEST(Combined, ServiceTimeIsMeasuredFromReportsAndSmoothed) {
   // Then smoothed: 30 % / 10 = 30 ms -> 50 + 0.3 (30 - 50) = 44 ms.
   report(one[0], 30, 10);
   EXPECT_NEAR(service(), 0.044, 1e-12);
-  // Saturated: 100 % / 50 = 20 ms is only a lower bound; no decrease.
-  report(one[0], 100, 50);
+  // Saturated, and no established count (served = sent): 100 % / 50 = 20 ms
+  // is only a lower bound; no decrease.
+  report(one[0], 100, 50, std::nullopt);
   EXPECT_NEAR(service(), 0.044, 1e-12);
   // ... but an increase is taken: 100 % / 10 = 100 ms -> 44 + 0.3 x 56.
-  report(one[0], 100, 10);
+  report(one[0], 100, 10, std::nullopt);
   EXPECT_NEAR(service(), 0.0608, 1e-12);
   // No sample from fewer than 2 connections, an unknown interval count
   // (first report, a missed one), or a stale report (no CPU).
@@ -228,6 +232,30 @@ TEST(Combined, ServiceTimeIsMeasuredFromReportsAndSmoothed) {
   report(one[0], 20, 10);
   EXPECT_NEAR(service(), 0.0608 + 0.3 * (0.020 - 0.0608), 1e-12);
   EXPECT_NEAR(service(), 0.0608 + 0.3 * (0.020 - 0.0608), 1e-12);
+}
+
+// With the agent's established counts at both ends of the interval the
+// served are counted, not guessed: a saturated sample may lower the estimate.
+TEST(Combined, SaturatedSampleWithEstablishedCountsIsTakenBothWays) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  std::vector<BackendView> one{delayed_pool()[0]};
+  auto service = [&] {
+    EXPECT_EQ(p.pick(one, kKey), 0u);
+    return p.estimate(one[0]).service_s;
+  };
+  report(one[0], 50, 10, 0);
+  EXPECT_DOUBLE_EQ(service(), 0.050);
+  // 40 % busy, 10 sent, 5 still in progress at the end: 5 served, 80 ms
+  // each -> 50 + 0.3 (80 - 50) = 59 ms.
+  report(one[0], 40, 10, 5);
+  EXPECT_NEAR(service(), 0.059, 1e-12);
+  // 100 % busy; 40 sent, 5 in progress at the start, 15 at the end: 30
+  // served, 33.3 ms each, below the estimate, and taken.
+  const double before = p.estimate(one[0]).service_s;
+  report(one[0], 100, 40, 15);
+  EXPECT_NEAR(service(), before + 0.3 * (1.0 / 30 - before), 1e-12);
+  EXPECT_LT(p.estimate(one[0]).service_s, before);
 }
 
 TEST(Combined, ServiceSampleCountsTheConnectionsServedNotSent) {
@@ -253,7 +281,7 @@ TEST(Combined, ServiceSampleCountsTheConnectionsServedNotSent) {
   EXPECT_NEAR(p.estimate(one[0]).service_s, 0.1045, 1e-12);
 }
 
-TEST(Combined, EstablishedConnectionsRaiseTheVirtualQueueNeverLowerIt) {
+TEST(Combined, EstablishedConnectionsResetTheVirtualQueueBothWays) {
   ScriptedRng rng;
   ScoringConfig cfg = exact_cfg();
   cfg.service_prior_ms = 50;
@@ -268,11 +296,20 @@ TEST(Combined, EstablishedConnectionsRaiseTheVirtualQueueNeverLowerIt) {
   report(one[0], 10, std::nullopt, 6);
   EXPECT_EQ(p.pick(one, kKey), 0u);
   EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.350, 1e-9);
-  // A later report of fewer does not shorten the queue (they may not have
-  // reached the server yet).
+  // A later report of fewer shortens it (the virtual queue overestimated:
+  // a cold start's prior, say): 1 x 50 ms, then this pick.
   report(one[0], 10, std::nullopt, 1);
   EXPECT_EQ(p.pick(one, kKey), 0u);
-  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.400, 1e-9);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.100, 1e-9);
+  // Far away, the connections sent in the last 2 RTT may not be counted
+  // yet: 3 sent with the clock stopped (3/s) and an RTT of 40 ms add 0.24
+  // of one: the queue ends (2 + 0.24) x 50 = 112 ms from now. This pick
+  // arrives 60 ms from now and queues behind it: 162 ms, 102 ms after the
+  // next one's arrival.
+  one[0].rtt_ms = 40;
+  report(one[0], 10, std::nullopt, 2);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.102, 1e-9);
 }
 
 // The burst the previous method made (the near server took ~14 connections
@@ -299,7 +336,10 @@ TEST(Combined, NoBurstsAtAnArrivalRateAboveTheNearServersRate) {
     run = got[i] == 0 ? run + 1 : 0;
     longest = std::max(longest, run);
   }
-  EXPECT_LE(longest, 4);
+  // The longest run is the first: after k picks in 20k ms b0 has 15k ms
+  // queued and rho ~ 0.035 k, so its cost 37 + 30k + 35 (1 / (1 - 0.035k)^2
+  // - 1) ms passes b1's 235 ms at k = 6 (203 ms at k = 5, 238 at k = 6).
+  EXPECT_LE(longest, 6);
   // The utilisation term keeps each backend below saturation: the shares
   // settle where the marginal costs 2 rtt + s / (1 - rho)^2 are equal, which
   // for 50/s, s = 35 ms and 2, 200 and 320 ms of path is 20.4, 17.4 and
@@ -315,17 +355,18 @@ TEST(Combined, NoBurstsAtAnArrivalRateAboveTheNearServersRate) {
   EXPECT_EQ(rng.consumed(), 0u);
 }
 
-TEST(Combined, ExactTiesAreDrawnFromTheRng) {
+TEST(Combined, TiesGoToTheLeastRecentlyPickedNothingIsDrawn) {
   ScriptedRng rng;
   CombinedPolicy p(exact_cfg(), rng);
   // No metrics anywhere: equal costs (prior, worst latency and bandwidth).
   std::vector<BackendView> blind{backend(0), backend(1, false), backend(2), backend(3)};
-  rng.push_choice(2, 3);  // 0, 2, 3 tie: the third
-  EXPECT_EQ(p.pick(blind, kKey), 3u);
-  rng.push_choice(1, 2);  // 0 and 2 tie now: the second
+  EXPECT_EQ(p.pick(blind, kKey), 0u);  // 0, 2, 3 tie, none picked yet: the first
+  EXPECT_EQ(p.pick(blind, kKey), 2u);  // 2 and 3 tie (0 has a queue): the first
+  EXPECT_EQ(p.pick(blind, kKey), 3u);  // the only one with an empty queue
+  // All three queued alike now: the least recently picked of the tie.
+  EXPECT_EQ(p.pick(blind, kKey), 0u);
   EXPECT_EQ(p.pick(blind, kKey), 2u);
-  EXPECT_EQ(p.pick(blind, kKey), 0u);  // the only one with an empty queue
-  EXPECT_EQ(rng.remaining(), 0u);
+  EXPECT_EQ(rng.consumed(), 0u);
 }
 
 TEST(Combined, WeightsMultiplyTheServiceRate) {
@@ -410,14 +451,15 @@ TEST(Combined, UnmeasuredBackendsAreAssumedAsFastAsTheFastestMeasured) {
   auto pool = near_pool();
   EXPECT_EQ(p.pick(pool, kKey), 0u);  // none measured: the prior, 20 ms, for all
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.020);
-  // b0 measured at 40 ms (its queue: 20 ms, booked at the prior) costs
-  // 2 + 60^2/40 = 92 ms; b1 and b2 are assumed 40 ms: 4 + 40 and 6 + 40.
+  // b0 measured at 40 ms, nothing in progress (its queue emptied by the
+  // report), costs 2 + 40 + 3.4 (utilisation: 1/s sent) = 45.5 ms; b1 and
+  // b2 are assumed 40 ms: 4 + 40 and 6 + 40.
   report(pool[0], 40, 10);
   EXPECT_EQ(p.pick(pool, kKey), 1u);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.040);
   EXPECT_FALSE(p.estimate(pool[1]).measured);
-  // b2 measured at 5 ms becomes the reference: b1 (40 ms queued) 4 + 45^2/5,
-  // b2 6 + 5.
+  // b2 measured at 5 ms becomes the reference: b1 (40 ms queued) 4 + 5 +
+  // 2 x 40, b2 6 + 5, b0 45.5.
   report(pool[2], 5, 10);
   EXPECT_EQ(p.pick(pool, kKey), 2u);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.005);
@@ -438,50 +480,56 @@ TEST(Combined, SlowerEstimateIsDroppedWhenTheBackendReportsIdleAndUnused) {
   // as b0 again) and measured afresh by the connections they now get.
   report(pool[1], 3, 0);
   report(pool[2], 3, 0);
-  EXPECT_EQ(p.pick(pool, kKey), 1u);  // b0: 2 + 40^2/20 (+ 0.8 utilisation) = 83 ms; b1: 4 + 20
+  EXPECT_EQ(p.pick(pool, kKey), 1u);  // b0: 2 + 20 + 2 x 20 queued (+ 0.8 utilisation) = 63 ms; b1: 4 + 20
   EXPECT_FALSE(p.estimate(pool[1]).measured);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.020);
   EXPECT_FALSE(p.estimate(pool[2]).measured);
   EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.020);
-  // The fastest is never dropped (nothing is faster).
+  // The fastest is never dropped (nothing is faster). Its report shows
+  // nothing in progress, which empties its queue: b0 2 + 20 + 0.8 = 23 ms,
+  // b1 (20 ms queued) 65 ms, b2 26 ms.
   report(pool[0], 3, 0);
-  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 83 ms, b1 (20 ms queued) 4 + 40^2/20, b2 6 + 20
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
   EXPECT_TRUE(p.estimate(pool[0]).measured);
   // Loaded again: b1 measured at 500 ms; a report at >= 50 % CPU with no
   // connection keeps that.
   report(pool[1], 100, 2);
-  EXPECT_EQ(p.pick(pool, kKey), 0u);  // b0 83, b2 (20 ms queued) 87, b1 > 1 s
+  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 (20 ms queued) 64 ms, b2 26, b1 > 1 s
   report(pool[1], 80, 0);
-  EXPECT_EQ(p.pick(pool, kKey), 2u);  // b0 (40 ms queued) 184, b2 87
+  EXPECT_EQ(p.pick(pool, kKey), 0u);  // b0 64, b2 (20 ms queued) 67
   EXPECT_TRUE(p.estimate(pool[1]).measured);
   EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.5);
   EXPECT_EQ(rng.consumed(), 0u);
 }
 
-TEST(Combined, CostsWithinTheTieBandAreDrawn) {
+// Near ties go to the least recently picked, not to the cheapest: costs
+// that close are within the estimates' noise, and rotating among them keeps
+// equal backends interleaved (a random draw bunches them, which costs at high
+// load: docs/POLICIES.md).
+TEST(Combined, CostsWithinTheTieBandGoToTheLeastRecentlyPicked) {
   ScriptedRng rng;
-  CombinedPolicy p(ScoringConfig{}, rng);  // band: half the least service time
+  CombinedPolicy p(ScoringConfig{}, rng);  // band: max(half the least service time, 10 ms)
   auto pool = delayed_pool();
-  pool[1].rtt_ms = 3;  // b1's two round trips cost 4 ms more than b0's: within 10 ms
+  pool[0].rtt_ms = 3;  // b0's two round trips cost 4 ms more than b1's: within 10 ms
+  pool[1].rtt_ms = 1;
   report(pool[0], 20, 10);
   report(pool[1], 20, 10);
   report(pool[2], 20, 10);  // b2: 320 ms of path, outside
-  rng.push_choice(1, 2);
-  EXPECT_EQ(p.pick(pool, kKey), 1u);
-  // b1 now has 20 ms queued (6 + 40^2/20 = 86 ms): b0 alone, nothing drawn.
+  // b0 26 ms, b1 22 ms: tied, neither picked yet: the first.
   EXPECT_EQ(p.pick(pool, kKey), 0u);
-  EXPECT_EQ(rng.remaining(), 0u);
+  // b0 now has 20 ms queued (6 + 20 + 2 x 20 + 0.8 = 67 ms): b1 alone.
+  EXPECT_EQ(p.pick(pool, kKey), 1u);
+  // Both queued alike: b0 67, b1 63 ms, tied: b0, the least recently picked.
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
   ScoringConfig narrow;
   narrow.tie_band = 0.1;  // 2 ms ...
-  narrow.tie_ms = 0;      // ... and no absolute band: b0 alone
+  narrow.tie_ms = 0;      // ... and no absolute band: b1, the cheapest, alone
   CombinedPolicy q(narrow, rng);
-  EXPECT_EQ(q.pick(pool, kKey), 0u);
-  EXPECT_EQ(rng.remaining(), 0u);
+  EXPECT_EQ(q.pick(pool, kKey), 1u);
   narrow.tie_ms = 5;  // 5 ms: b0 and b1 tie again
   CombinedPolicy r(narrow, rng);
-  rng.push_choice(0, 2);
   EXPECT_EQ(r.pick(pool, kKey), 0u);
-  EXPECT_EQ(rng.remaining(), 0u);
+  EXPECT_EQ(rng.consumed(), 0u);
 }
 
 }  // namespace
