@@ -11,15 +11,16 @@
 //   wait   = max(0, busy_until(b) - arrive)      virtual queue ahead of it
 //   rho    = min(0.99, rate(b) * s)              utilisation by what we send
 //   cost   = round_trips * rtt + response_kbit / avail_bw
-//            + (wait + s)^2 / s + s (1 / (1 - rho)^2 - 1)
+//            + s + 2 wait + s (1 / (1 - rho)^2 - 1)
 //
 // and the backend of least cost takes the connection; then
 // busy_until(b) = max(arrive, busy_until(b)) + s, and rate(b), the rate of
 // connections sent to b (exponentially decayed over rate_window_s), grows by
 // one. The queue terms are marginal costs: what one more request adds to the
-// sum of all response times, not only its own. (wait + s)^2 / s is that of a
-// burst already queued (L = wait / s ahead: s (1 + L)^2, its own time plus
-// what it adds to those behind it); s / (1 - rho)^2 is that of an M/M/1
+// sum of all response times, not only its own. s + 2 wait is that of a
+// processor-sharing server (a threaded web server on a CPU quota) with
+// L = wait / s requests in it: its own s (1 + L), plus s for each of the L
+// it shares the CPU with; s / (1 - rho)^2 is that of an M/M/1
 // queue at utilisation rho, the waiting that a deterministic virtual queue
 // does not see when arrivals and service times vary (without it, the near
 // server is loaded to rho ~ 1 and its real queue explodes). Ranking by a
@@ -40,9 +41,9 @@
 //   fastest other is dropped when the backend reports itself idle (< 50 %
 //   CPU, no connection from us in the interval): while we avoid it, nothing
 //   can refresh it, and the contention it measured may be gone; the backend
-//   is then re-measured with real connections. A report also corrects the virtual queue upward to the
-//   agent's count of established connections times s (work Fulcrum did not
-//   account for, or slower service).
+//   is then re-measured with real connections. A report resets the virtual
+//   queue, both ways, to (the agent's count of established connections + the
+//   rate sent x 2 RTT, those not yet counted) x s.
 // - latency: the smoothed probe RTT, round_trips times (a connection pays the
 //   handshake and the request/response); unknown: the range's worst (150 ms).
 // - bandwidth: the time to put a response on what is left of the link,
@@ -52,9 +53,10 @@
 // Costs within tie_band service times of the least (ScoringConfig, default
 // half the least s), or within tie_ms (10 ms), count as ties: differences that small are within the
 // estimates' noise, and equal backends then share instead of the one with
-// the luckiest estimate taking every connection of a light load. Ties are
-// broken uniformly at random through the Rng (drawn only when there is more
-// than one). Weight 0 drains. Deterministic given the views (the time comes in
+// the luckiest estimate taking every connection of a light load. Ties go to
+// the least recently picked (rotation keeps equal backends evenly
+// interleaved; random draws bunch them, which costs at high load). Weight 0
+// drains. Deterministic given the views (the time comes in
 // BackendView::now), so tests pin every pick with a fake clock.
 #pragma once
 
