@@ -279,6 +279,10 @@ class Balancer {
   bool answer_reset_tuple(SwitchState& sw, VipState& vip, const ConnKey& key, const of::PacketIn& pin,
                           const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   void expire_reset_tuples(VipState& vip, TimePoint now);
+  // A RST from the VIP and fake MAC to the sender of TCP segment p (to its
+  // port), at exactly p's ack number.
+  void reset_sender(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
+                    Outbox& out);
   void refuse(SwitchState& sw, VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p, Outbox& out);
   void reset_stray(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
                    Outbox& out);

@@ -317,14 +317,7 @@ bool Balancer::handle_probe_reply(SwitchState& sw, VipState& vip, const of::Pack
     const bool rst = (p.tcp.flags & pkt::kTcpRst) != 0;
     if (synack) {
       // Close the half-open connection on the backend, like keepalived's TCP_CHECK.
-      pkt::TcpFields t;
-      t.src_port = p.tcp.dst_port;
-      t.dst_port = p.tcp.src_port;
-      t.seq = p.tcp.ack;
-      t.flags = pkt::kTcpRst;
-      auto buf = out.alloc(64);
-      std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, p.eth_src}, {vip.spec->ip, b->spec.ip}, t, {});
-      send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
+      reset_sender(sw, vip, pin, p, out);
     }
     if (b->check.outstanding && p.tcp.dst_port == b->check.token && (synack || rst)) {
       b->check.outstanding = false;
@@ -477,6 +470,20 @@ void Balancer::reset_stray(SwitchState& sw, const VipState& vip, const of::Packe
                 p.ipv4.dst.str(), p.tcp.dst_port, p.ipv4.src.str(), dpid_str(sw.dpid));
 }
 
+void Balancer::reset_sender(SwitchState& sw, const VipState& vip, const of::PacketIn& pin, const pkt::ParsedPacket& p,
+                            Outbox& out) {
+  // Its ack number is exactly the sequence number it expects next, the only
+  // one at which Linux (RFC 5961) accepts a reset.
+  pkt::TcpFields t;
+  t.src_port = p.tcp.dst_port;
+  t.dst_port = p.tcp.src_port;
+  t.seq = p.tcp.ack;
+  t.flags = pkt::kTcpRst;
+  auto buf = out.alloc(64);
+  std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, p.eth_src}, {vip.spec->ip, p.ipv4.src}, t, {});
+  send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
+}
+
 bool Balancer::answer_reset_tuple(SwitchState& sw, VipState& vip, const ConnKey& key, const of::PacketIn& pin,
                                   const pkt::ParsedPacket& p, TimePoint now, Outbox& out) {
   auto it = vip.reset_tuples.find(key);
@@ -493,16 +500,7 @@ bool Balancer::answer_reset_tuple(SwitchState& sw, VipState& vip, const ConnKey&
     ++counters_.stray_drops;
     return true;
   }
-  // Its ack number is exactly the sequence number it expects next, the only
-  // one at which Linux (RFC 5961) accepts a reset.
-  pkt::TcpFields t;
-  t.src_port = p.tcp.dst_port;
-  t.dst_port = p.tcp.src_port;
-  t.seq = p.tcp.ack;
-  t.flags = pkt::kTcpRst;
-  auto buf = out.alloc(64);
-  std::size_t n = pkt::build_tcp(buf, {vip.fake_mac, p.eth_src}, {vip.spec->ip, p.ipv4.src}, t, {});
-  send_frame(sw.dpid, out.shrink_last(buf, n), pin.in_port, out);
+  reset_sender(sw, vip, pin, p, out);
   ++counters_.reset_tuple_resets;
   spdlog::debug("reset connection ended by on_down: reset vip={} client={}:{} seq={} dpid={}", vip.spec->ip.str(),
                 p.ipv4.src.str(), p.tcp.src_port, p.tcp.ack, dpid_str(sw.dpid));

@@ -184,6 +184,19 @@ class MonitorTest : public ::testing::Test {
     }
   }
 
+  // on_down: reset, a connection from client port 40000 on backend 0, then
+  // backend 0 fails its checks; returns the check answers (0 refusing).
+  std::array<bool, 3> connect_then_fail_backend0() {
+    start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
+    std::array<bool, 3> listening{true, true, true};
+    run_checks(seconds(1), listening);
+    EXPECT_EQ(connect(40000), 0u);
+    listening[0] = false;
+    for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
+    EXPECT_FALSE(backend(0).available());
+    return listening;
+  }
+
   // A new connection from the client; the backend index it went to.
   std::optional<std::size_t> connect(uint16_t sport) {
     Injection r = sw().inject(kClientPort, tcp_seg(kClientMac, kFake, kClientIp, kVip, sport, 80, pkt::kTcpSyn, 1, 0));
@@ -411,14 +424,9 @@ TEST_F(MonitorTest, OnDownKeepLeavesTheEntriesOnDownResetRemovesThemAndResetsBot
 // balanced to another backend; the failed backend's packets stay strays; a
 // SYN on the same 5-tuple is a new connection again.
 TEST_F(MonitorTest, AfterAResetTheClientsNextSegmentIsResetExactlyAndASynStartsAfresh) {
-  start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
-  std::array<bool, 3> listening{true, true, true};
-  run_checks(seconds(1), listening);
-  ASSERT_EQ(connect(40000), 0u);
+  connect_then_fail_backend0();
+  ASSERT_FALSE(HasFailure());
   const uint64_t assigned = bench().counters().connections_assigned;
-  listening[0] = false;
-  for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
-  ASSERT_FALSE(backend(0).available());
   EXPECT_EQ(vip().reset_tuples.size(), 1u);
 
   sw().forget_log();
@@ -462,13 +470,8 @@ TEST_F(MonitorTest, AfterAResetTheClientsNextSegmentIsResetExactlyAndASynStartsA
 // A reset connection is remembered for kResetTupleMemory: after that the
 // client's segment is balanced as before (and the new backend resets it).
 TEST_F(MonitorTest, AResetConnectionIsForgottenAfterItsMemory) {
-  start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
-  std::array<bool, 3> listening{true, true, true};
-  run_checks(seconds(1), listening);
-  ASSERT_EQ(connect(40000), 0u);
-  listening[0] = false;
-  for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
-  ASSERT_FALSE(backend(0).available());
+  auto listening = connect_then_fail_backend0();
+  ASSERT_FALSE(HasFailure());
   ASSERT_EQ(vip().reset_tuples.size(), 1u);
   run_checks(kResetTupleMemory + seconds(1), listening);
   EXPECT_TRUE(vip().reset_tuples.empty());
@@ -483,13 +486,8 @@ TEST_F(MonitorTest, AResetConnectionIsForgottenAfterItsMemory) {
 // A zero-window (or keep-alive) probe carries one below what the client
 // expects: the stray reset goes out at both numbers, so one is exact.
 TEST_F(MonitorTest, AStrayProbeFromTheFailedBackendIsResetAtBothNumbers) {
-  start(config(HealthCheckKind::Tcp, OnDown::RemoveFlows));
-  std::array<bool, 3> listening{true, true, true};
-  run_checks(seconds(1), listening);
-  ASSERT_EQ(connect(40000), 0u);
-  listening[0] = false;
-  for (int i = 0; i < 100 && backend(0).available(); ++i) run_checks(milliseconds(100), listening);
-  ASSERT_FALSE(backend(0).available());
+  connect_then_fail_backend0();
+  ASSERT_FALSE(HasFailure());
   sw().forget_log();
   sw().inject(backend_port(0),
               tcp_seg(kBackendMac[0], kFake, kBackendIp[0], kClientIp, 80, 40000, pkt::kTcpAck, 4999, 900));
