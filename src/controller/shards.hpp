@@ -19,6 +19,28 @@
 //    blocked in a posted task, so that the API reads (and a change writes)
 //    every shard's state with a happens-before edge through the gate's mutex.
 //
+// What a Balancer keeps beyond its switches, and why one per shard is right:
+//  - counters_: per shard; the API and the shutdown line sum them.
+//  - rng_: per shard (seeded from the run's seed and the shard index), so no
+//    shard waits for another's random choice; runs stay reproducible for a
+//    given seed, thread count and assignment of switches to shards.
+//  - epoch_ (the top 24 bits of every cookie) and next_cookie_: per shard.
+//    Cookies are only compared with the flow-removed messages of the same
+//    switch, and a switch is programmed by exactly one shard at a time (a
+//    reconnect on another shard closes the old connection first, see
+//    Controller::replace_older), so shards never need distinct cookies. A
+//    switch that reconnects onto another shard is like a restart: the old
+//    entries' flow-removed messages count as flow_removed_unknown.
+//  - replay_ (agent ReplayGuard): per shard. A report arrives through one
+//    switch, so its shard judges it. If one backend is reachable through two
+//    switches on different shards, a report captured on one could be replayed
+//    once through the other within the freshness window (max_age, 5 s);
+//    with one shard the guard is global and refuses that. Accepted: the
+//    report is authentic and fresh, and the replay only repeats its values.
+//  - wall_offset_ms_: each shard's tick sets its own (same clock).
+//  - next_sleep_, next_metrics_log_: per shard (each logs its own switches).
+//  - config_: a copy per shard; reconfigure() and the API update every copy.
+//
 // Shard 0 runs on the thread that calls run() (the main thread), which also
 // serves signals and the API. With one shard this is exactly the former
 // single-threaded controller: the acceptor serves its own connections.
