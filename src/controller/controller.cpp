@@ -275,6 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
     spdlog::info("switch up dpid={} version={} peer={} ports={}", dpid_str(dpid_), version_str(version_), peer_,
                  ports_.size());
     ctl_.session_up(shared_from_this());
+    if (closed_) return;  // a newer connection of this datapath is up on another shard
     ctl_.balancer_.switch_up(dpid_, ports_, now, ctl_.outbox_);
   }
 
@@ -398,6 +399,10 @@ void Controller::adopt(asio::ip::tcp::socket::protocol_type protocol, asio::ip::
 }
 
 void Controller::replace_older(lb::Dpid dpid, uint64_t seq) {
+  // Remembered for a connection of ours still in its handshake: when it
+  // comes up, it is the older one and gives way (session_up).
+  uint64_t& newest = newest_elsewhere_[dpid];
+  newest = std::max(newest, seq);
   auto it = by_dpid_.find(dpid);
   if (it == by_dpid_.end() || it->second->seq() >= seq) return;
   auto old = it->second;
@@ -441,6 +446,13 @@ void Controller::reconfigure_parked(lb::BalancerConfig config) {
 }
 
 void Controller::session_up(const std::shared_ptr<Session>& s) {
+  if (switch_up_hook_) {
+    auto newer = newest_elsewhere_.find(s->dpid());
+    if (newer != newest_elsewhere_.end() && newer->second > s->seq()) {
+      s->close("replaced by a newer connection from the same datapath (on another thread)");
+      return;
+    }
+  }
   ++counters_.switches_up;
   auto it = by_dpid_.find(s->dpid());
   if (it != by_dpid_.end() && it->second != s) {

@@ -187,6 +187,8 @@ class Controller {
   Handoff handoff_;              // set on the acceptor's shard when threads > 1
   SwitchUpHook switch_up_hook_;  // set when threads > 1
   uint64_t next_seq_ = 0;        // acceptance order (the acceptor's thread)
+  // Newest connection seq per datapath that came up on another shard.
+  std::unordered_map<lb::Dpid, uint64_t> newest_elsewhere_;
   std::atomic<uint32_t> load_{0};
 };
 

@@ -2,7 +2,7 @@
 // threads, two switches land on different shards and each shard's balancer
 // makes the decisions for its own switch; the API's parked read sees both; a
 // configuration change reaches every shard; a datapath reconnecting onto the
-// other shard replaces its old connection there.
+// other shard replaces its old connection there, whichever comes up first.
 #include "controller/shards.hpp"
 
 #include <gtest/gtest.h>
@@ -202,6 +202,21 @@ TEST_F(ShardsTest, ReconnectOnAnotherShardReplacesTheOldConnection) {
   EXPECT_EQ(shard_of(7), 1 - s_first);
   second.send(of::EchoRequest{}, 3);
   EXPECT_TRUE(second.expect<of::EchoReply>());
+}
+
+TEST_F(ShardsTest, OlderConnectionCompletingItsHandshakeLastGivesWay) {
+  start(2);
+  // Both connect (shard 0, then shard 1); the newer one completes its
+  // handshake first, so the older one, coming up later, is closed.
+  ScriptedSwitch older(shards_->bound_port(), of::Version::V13);
+  ScriptedSwitch newer(shards_->bound_port(), of::Version::V13);
+  ASSERT_TRUE(newer.handshake(9, 2));
+  EXPECT_FALSE(older.handshake(9, 2));
+  EXPECT_TRUE(older.wait_closed(2s));
+  auto up = parked([&] { return shards_->controller(0).switches_up() + shards_->controller(1).switches_up(); });
+  EXPECT_EQ(up, 1u);
+  newer.send(of::EchoRequest{}, 3);
+  EXPECT_TRUE(newer.expect<of::EchoReply>());
 }
 
 }  // namespace
