@@ -75,12 +75,6 @@ std::vector<std::string_view> split_path(std::string_view path) {
 }
 
 // Switches in dpid order (the balancer keeps them in a hash map).
-std::vector<const lb::SwitchState*> sorted_switches(const lb::Balancer& b) {
-  std::vector<const lb::SwitchState*> out;
-  for (const auto& [dpid, sw] : b.switches()) out.push_back(&sw);
-  std::sort(out.begin(), out.end(), [](auto* x, auto* y) { return x->dpid < y->dpid; });
-  return out;
-}
 
 const lb::VipState* vip_on(const lb::SwitchState& sw, Ipv4Addr vip) {
   for (const auto& v : sw.vips) {
@@ -135,7 +129,7 @@ json backend_json(const View& view, const lb::VipSpec& spec, Ipv4Addr ip) {
   int scored = 0;
   std::set<std::string> statuses;
   const lb::BackendState* any = nullptr;
-  for (const lb::SwitchState* sw : sorted_switches(view.balancer)) {
+  for (const lb::SwitchState* sw : view.switches()) {
     const lb::VipState* vs = vip_on(*sw, spec.ip);
     if (vs == nullptr) continue;
     for (const lb::BackendState& b : vs->backends) {
@@ -179,7 +173,7 @@ json backend_json(const View& view, const lb::VipSpec& spec, Ipv4Addr ip) {
 std::vector<Ipv4Addr> backend_ips(const View& view, const lb::VipSpec& spec) {
   std::vector<Ipv4Addr> ips;
   for (const auto& b : spec.backends) ips.push_back(b.ip);
-  for (const lb::SwitchState* sw : sorted_switches(view.balancer)) {
+  for (const lb::SwitchState* sw : view.switches()) {
     const lb::VipState* vs = vip_on(*sw, spec.ip);
     if (vs == nullptr) continue;
     for (const auto& b : vs->backends) {
@@ -201,7 +195,7 @@ json vip_json(const View& view, const lb::VipSpec& spec) {
   }
   bool refusing = false;
   std::size_t table = 0;
-  for (const lb::SwitchState* sw : sorted_switches(view.balancer)) {
+  for (const lb::SwitchState* sw : view.switches()) {
     if (const lb::VipState* vs = vip_on(*sw, spec.ip)) {
       refusing = refusing || vs->refusing;
       table += vs->connections.size();
@@ -256,7 +250,7 @@ json counters_json(const lb::Counters& c) {
 json sessions_json(const View& view) {
   json out = json::array();
   if (view.controller == nullptr) return out;
-  for (const ctl::SessionInfo& s : view.controller->sessions()) {
+  for (const ctl::SessionInfo& s : view.sessions()) {
     json j{{"peer", s.peer},
            {"state", s.state},
            {"dpid", s.dpid != 0 || s.state == "up" ? json(dpid_str(s.dpid)) : json(nullptr)},
@@ -265,7 +259,7 @@ json sessions_json(const View& view) {
            {"connected_at", iso_time(s.connected_at)},
            {"messages_in", s.messages_in}};
     if (s.state == "up") {
-      if (const lb::SwitchState* sw = view.balancer.find_switch(s.dpid)) {
+      if (const lb::SwitchState* sw = view.find_switch(s.dpid)) {
         std::size_t conns = 0;
         for (const auto& v : sw->vips) conns += v.connections.size();
         j["connections"] = conns;
@@ -372,6 +366,64 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+std::vector<const lb::SwitchState*> View::switches() const {
+  std::vector<const lb::SwitchState*> out;
+  for (const ShardView& sh : shards) {
+    for (const auto& [dpid, sw] : sh.balancer->switches()) out.push_back(&sw);
+  }
+  std::sort(out.begin(), out.end(), [](auto* x, auto* y) { return x->dpid < y->dpid; });
+  return out;
+}
+
+std::size_t View::switch_count() const {
+  std::size_t n = 0;
+  for (const ShardView& sh : shards) n += sh.balancer->switches().size();
+  return n;
+}
+
+const lb::SwitchState* View::find_switch(lb::Dpid dpid) const {
+  for (const ShardView& sh : shards) {
+    if (const lb::SwitchState* sw = sh.balancer->find_switch(dpid)) return sw;
+  }
+  return nullptr;
+}
+
+lb::Counters View::counters() const {
+  lb::Counters c;
+  for (const ShardView& sh : shards) c += sh.balancer->counters();
+  return c;
+}
+
+ctl::ControllerCounters View::controller_counters() const {
+  ctl::ControllerCounters c;
+  for (const ShardView& sh : shards) c += sh.controller->counters();
+  return c;
+}
+
+std::vector<ctl::SessionInfo> View::sessions() const {
+  if (shards.size() == 1) return shards.front().controller->sessions();
+  std::vector<ctl::SessionInfo> out;
+  for (const ShardView& sh : shards) {
+    auto part = sh.controller->sessions();
+    out.insert(out.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ctl::SessionInfo& a, const ctl::SessionInfo& b) { return a.peer < b.peer; });
+  return out;
+}
+
+ctl::LatencyHistogram View::packet_in_latency() const {
+  ctl::LatencyHistogram h;
+  for (const ShardView& sh : shards) h += sh.controller->packet_in_latency();
+  return h;
+}
+
+ctl::LatencyHistogram View::decision_latency() const {
+  ctl::LatencyHistogram h;
+  for (const ShardView& sh : shards) h += sh.controller->decision_latency();
+  return h;
+}
+
 Response Api::handle(const Request& req, const View& view, const Apply& apply) {
   ++requests_;
   Response r = [&]() -> Response {
@@ -416,22 +468,22 @@ Response Api::handle(const Request& req, const View& view, const Apply& apply) {
       uint64_t active = 0;
       std::size_t backends = 0;
       for (const auto& v : cfg.vips) backends += v.backends.size();
-      for (const auto& [dpid, sw] : view.balancer.switches()) {
-        for (const auto& v : sw.vips) {
+      for (const lb::SwitchState* sw : view.switches()) {
+        for (const auto& v : sw->vips) {
           for (const auto& b : v.backends) active += b.active;
         }
       }
       json j{{"version", "0.1.0"},
              {"started", iso_time(view.started)},
              {"uptime_s", std::chrono::duration<double>(view.wall_now - view.started).count()},
-             {"switches_up", view.balancer.switches().size()},
+             {"switches_up", view.switch_count()},
              {"vips", cfg.vips.size()},
              {"backends", backends},
              {"connections_active", active},
-             {"counters", counters_json(view.balancer.counters())},
+             {"counters", counters_json(view.counters())},
              {"api", {{"requests", requests_}, {"changes_since_reload", changes_}}}};
       if (view.controller != nullptr) {
-        const auto& cc = view.controller->counters();
+        const ctl::ControllerCounters cc = view.controller_counters();
         j["controller"] = {{"sessions_accepted", cc.sessions_accepted},
                            {"decode_errors", cc.decode_errors},
                            {"errors_sent", cc.errors_sent},

@@ -1,8 +1,8 @@
 // The REST API, /metrics and the dashboard, as a pure core: a request and a
 // view of the controller's state in, a response out. No sockets and no
 // threads here; src/api/server.* is the HTTP edge (cpp-httplib), which runs
-// handle() on the controller's thread, so the balancer is only ever touched
-// by that thread.
+// handle() on shard 0's thread while every other shard's thread is parked
+// (ctl::Shards::parked), so no balancer is touched by two threads at once.
 //
 // Changes (add/remove a backend, weight, drain/activate, policy) edit a copy
 // of the running BalancerConfig and hand it to `apply` (the edge calls
@@ -37,13 +37,50 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Allow, WWW-Authenticate)
 };
 
-// What the API reads; everything belongs to the controller's thread.
-struct View {
-  const lb::Balancer& balancer;
+// One shard's state: its balancer and its part of the controller.
+struct ShardView {
+  const lb::Balancer* balancer = nullptr;
   const ctl::Controller* controller = nullptr;  // null in tests of the balancer alone
+};
+
+// What the API reads: every shard (one unless `threads` is above 1), all
+// parked or owned by the calling thread while the view is used. The API shows
+// them as one controller: counters summed, switches and sessions of every
+// shard, latency histograms merged.
+struct View {
+  // One shard (tests, and threads: 1).
+  View(const lb::Balancer& b, const ctl::Controller* c, lb::TimePoint now_, std::chrono::system_clock::time_point wall,
+       std::chrono::system_clock::time_point started_)
+      : View(std::vector<ShardView>{ShardView{&b, c}}, now_, wall, started_) {}
+  // Several: not empty; the controllers all set or all null.
+  View(std::vector<ShardView> shards_, lb::TimePoint now_, std::chrono::system_clock::time_point wall,
+       std::chrono::system_clock::time_point started_)
+      : shards(std::move(shards_)),
+        balancer(*shards.front().balancer),
+        controller(shards.front().controller),
+        now(now_),
+        wall_now(wall),
+        started(started_) {}
+
+  std::vector<ShardView> shards;
+  // Shard 0's balancer: the configuration (the same on every shard) and
+  // Balancer::view(). Per-switch state and counters: the helpers below.
+  const lb::Balancer& balancer;
+  const ctl::Controller* controller;  // shard 0's; null when there is no controller
   lb::TimePoint now;
   std::chrono::system_clock::time_point wall_now;
   std::chrono::system_clock::time_point started;
+
+  // Every shard's switches, by dpid.
+  [[nodiscard]] std::vector<const lb::SwitchState*> switches() const;
+  [[nodiscard]] std::size_t switch_count() const;
+  [[nodiscard]] const lb::SwitchState* find_switch(lb::Dpid dpid) const;
+  [[nodiscard]] lb::Counters counters() const;
+  // The controller parts (call only when `controller` is set).
+  [[nodiscard]] ctl::ControllerCounters controller_counters() const;
+  [[nodiscard]] std::vector<ctl::SessionInfo> sessions() const;  // by peer
+  [[nodiscard]] ctl::LatencyHistogram packet_in_latency() const;
+  [[nodiscard]] ctl::LatencyHistogram decision_latency() const;
 };
 
 // Applies a validated configuration (Controller::reconfigure on the edge).

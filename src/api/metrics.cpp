@@ -93,7 +93,7 @@ struct Row {
 
 std::string render_metrics(const View& view, const Api* api) {
   Writer w;
-  const lb::Counters& c = view.balancer.counters();
+  const lb::Counters c = view.counters();
   const lb::BalancerConfig& cfg = view.balancer.config();
 
   w.family("fulcrum_build_info", "gauge", "Fulcrum version.");
@@ -126,7 +126,7 @@ std::string render_metrics(const View& view, const Api* api) {
   w.single("fulcrum_backends_learned_total", "counter", "Backends learned by ARP discovery.", c.backends_learned);
 
   if (view.controller != nullptr) {
-    const ctl::ControllerCounters& cc = view.controller->counters();
+    const ctl::ControllerCounters cc = view.controller_counters();
     w.single("fulcrum_flow_mods_total", "counter", "Flow-mods sent to switches.", cc.flow_mods_out);
     w.single("fulcrum_packet_outs_total", "counter", "Packet-outs sent to switches.", cc.packet_outs_out);
     w.family("fulcrum_openflow_messages_total", "counter", "OpenFlow messages, by direction.");
@@ -142,23 +142,20 @@ std::string render_metrics(const View& view, const Api* api) {
              cc.sessions_accepted);
     w.family("fulcrum_switch_session", "gauge",
              "Open switch connections (1 each), by peer, datapath id, version and handshake state.");
-    for (const ctl::SessionInfo& s : view.controller->sessions()) {
+    for (const ctl::SessionInfo& s : view.sessions()) {
       w.sample("fulcrum_switch_session",
                {{"peer", s.peer}, {"dpid", fmt::format("{:016x}", s.dpid)}, {"version", s.version}, {"state", s.state}},
                1.0);
     }
     w.histogram("fulcrum_decision_latency_seconds",
-                "Time the balancer took for a packet-in that assigned a new connection.",
-                view.controller->decision_latency());
+                "Time the balancer took for a packet-in that assigned a new connection.", view.decision_latency());
     w.histogram("fulcrum_packet_in_latency_seconds", "Time the balancer took for any packet-in.",
-                view.controller->packet_in_latency());
+                view.packet_in_latency());
   }
   w.single("fulcrum_switches_up", "gauge", "Switches that completed the handshake.",
-           static_cast<double>(view.balancer.switches().size()));
+           static_cast<double>(view.switch_count()));
 
-  std::vector<const lb::SwitchState*> switches;
-  for (const auto& [dpid, sw] : view.balancer.switches()) switches.push_back(&sw);
-  std::sort(switches.begin(), switches.end(), [](auto* a, auto* b) { return a->dpid < b->dpid; });
+  const std::vector<const lb::SwitchState*> switches = view.switches();
   w.family("fulcrum_switch_connections", "gauge", "Connections tracked per switch (dormant ones included).");
   for (const lb::SwitchState* sw : switches) {
     std::size_t n = 0;

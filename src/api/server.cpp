@@ -24,14 +24,8 @@ Response plain_error(int status, const std::string& message) {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, ctl::Controller& controller, lb::Balancer& balancer, Api& api,
-               std::chrono::system_clock::time_point started)
-    : io_(io),
-      controller_(controller),
-      balancer_(balancer),
-      api_(api),
-      started_(started),
-      http_(std::make_unique<httplib::Server>()) {}
+Server::Server(ctl::Shards& shards, Api& api, std::chrono::system_clock::time_point started)
+    : shards_(shards), api_(api), started_(started), http_(std::make_unique<httplib::Server>()) {}
 
 Server::~Server() { stop(); }
 
@@ -41,11 +35,22 @@ void Server::start(const std::string& host, uint16_t port) {
     auto answer = std::make_shared<std::promise<Response>>();
     auto future = answer->get_future();
     const auto t0 = std::chrono::steady_clock::now();
-    asio::post(io_, [this, req, answer] {
+    asio::post(shards_.io(), [this, req, answer] {
       try {
-        View view{balancer_, &controller_, std::chrono::steady_clock::now(), std::chrono::system_clock::now(),
-                  started_};
-        Response r = api_.handle(req, view, [this](lb::BalancerConfig c) { controller_.reconfigure(std::move(c)); });
+        Response r;
+        // With several shards, their threads wait while this runs: every
+        // request pauses all switch traffic for the time handle() takes plus
+        // the time each shard needs to finish the handler it is in (one read
+        // burst at most). One shard: no pause beyond today's.
+        shards_.parked([&] {
+          std::vector<ShardView> parts;
+          parts.reserve(shards_.size());
+          for (std::size_t i = 0; i < shards_.size(); ++i) {
+            parts.push_back(ShardView{&shards_.balancer(i), &shards_.controller(i)});
+          }
+          View view(std::move(parts), std::chrono::steady_clock::now(), std::chrono::system_clock::now(), started_);
+          r = api_.handle(req, view, [this](lb::BalancerConfig c) { shards_.reconfigure_parked(c); });
+        });
         if (req.method != "GET" && r.status < 300) {
           spdlog::info("api: {} {} {} -> {}: runtime change applied (a SIGHUP reload replaces it)", req.method,
                        req.path, req.body.substr(0, 200), r.status);

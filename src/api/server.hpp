@@ -1,7 +1,8 @@
 // The HTTP edge of the API (cpp-httplib on its own threads). Each request is
-// posted to the controller's io_context and answered from there
-// (Api::handle), so balancer state is touched only by the controller's
-// thread; an HTTP thread waits for the answer with a timeout.
+// posted to shard 0's io_context and answered from there (Api::handle) while
+// the other shards' threads are parked (ctl::Shards::parked), so balancer
+// state is never touched by two threads at once; an HTTP thread waits for
+// the answer with a timeout.
 #pragma once
 
 #include <asio.hpp>
@@ -13,7 +14,7 @@
 #include <thread>
 
 #include "api/api.hpp"
-#include "controller/controller.hpp"
+#include "controller/shards.hpp"
 
 namespace httplib {
 class Server;
@@ -23,8 +24,7 @@ namespace fulcrum::api {
 
 class Server {
  public:
-  Server(asio::io_context& io, ctl::Controller& controller, lb::Balancer& balancer, Api& api,
-         std::chrono::system_clock::time_point started);
+  Server(ctl::Shards& shards, Api& api, std::chrono::system_clock::time_point started);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -41,9 +41,7 @@ class Server {
   static constexpr std::chrono::milliseconds kAnswerTimeout{3000};
 
  private:
-  asio::io_context& io_;
-  ctl::Controller& controller_;
-  lb::Balancer& balancer_;
+  ctl::Shards& shards_;
   Api& api_;
   std::chrono::system_clock::time_point started_;
   std::unique_ptr<httplib::Server> http_;

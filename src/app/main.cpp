@@ -17,6 +17,7 @@
 #include "balancer/rng.hpp"
 #include "config/config.hpp"
 #include "controller/controller.hpp"
+#include "controller/shards.hpp"
 
 namespace {
 
@@ -42,8 +43,6 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
   using namespace fulcrum;
   const auto started = std::chrono::system_clock::now();
   uint64_t seed = cfg.seed.value_or((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}());
-  lb::Xoshiro256 rng(seed);
-  lb::Balancer balancer(cfg.balancer, rng);
 
   ctl::ControllerConfig cc;
   cc.listen_host = cfg.listen_host;
@@ -53,15 +52,17 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
   cc.echo_interval = std::chrono::milliseconds(static_cast<int64_t>(cfg.echo_interval_s * 1000));
   cc.echo_timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.echo_timeout_s * 1000));
 
-  asio::io_context io(1);
-  ctl::Controller controller(io, cc, balancer);
-  controller.start();
-  // The API's state is read and changed only on this thread (io); the HTTP
-  // server's threads post each request here.
+  // One io_context per shard, each with its own balancer and controller
+  // part; shard 0 runs on this thread and also serves signals and the API.
+  ctl::Shards shards(static_cast<std::size_t>(cfg.threads), cc, cfg.balancer, seed);
+  asio::io_context& io = shards.io();
+  shards.start();
+  // The API's state is read and changed only on this thread (shard 0); the
+  // HTTP server's threads post each request here.
   api::Api api(cfg.api.token);
   std::optional<api::Server> api_server;
   if (cfg.api.listen_host) {
-    api_server.emplace(io, controller, balancer, api, started);
+    api_server.emplace(shards, api, started);
     api_server->start(*cfg.api.listen_host, cfg.api.listen_port);
   }
   PidFile pid(cfg.pid_file);
@@ -102,7 +103,8 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
           }
           api.reset_changes();
           if (cfg.api.listen_host) api.set_token(n.api.token);
-          controller.reconfigure(n.balancer);
+          if (n.threads != cfg.threads) spdlog::warn("threads changes only on restart; keeping {}", cfg.threads);
+          shards.reconfigure(n.balancer);
         }
       } catch (const std::exception& e) {
         spdlog::error("configuration reload failed, keeping the running configuration: {}", e.what());
@@ -116,13 +118,14 @@ int run(const fulcrum::config::AppConfig& cfg, int argc, char** argv) {
   signals.async_wait([&](asio::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {} received, shutting down", sig);
-    controller.stop();
     hup.cancel();
-    io.stop();
+    shards.stop();
   });
-  io.run();
+  shards.run();
   if (api_server) api_server->stop();
-  const auto& c = balancer.counters();
+  // Every shard's thread has been joined: their counters can be read here.
+  lb::Counters c;
+  for (std::size_t i = 0; i < shards.size(); ++i) c += shards.balancer(i).counters();
   spdlog::info("stopped: {} packet-ins, {} connections assigned, {} ended, {} ARP replies, {} spoofed ARPs dropped",
                c.packet_ins, c.connections_assigned, c.connections_ended, c.arp_replies, c.arp_spoof_drops);
   return 0;

@@ -75,7 +75,53 @@ struct Counters {
   uint64_t agent_reports_replayed = 0;
   uint64_t agent_reports_stale = 0;
   uint64_t agent_reports_not_backend = 0;
+
+  // Sums another shard's counters into these (the API shows one total).
+  Counters& operator+=(const Counters& o) {
+    packet_ins += o.packet_ins;
+    parse_errors += o.parse_errors;
+    connections_assigned += o.connections_assigned;
+    connections_ended += o.connections_ended;
+    duplicate_packet_ins += o.duplicate_packet_ins;
+    connections_resumed += o.connections_resumed;
+    return_reinstalled += o.return_reinstalled;
+    no_backend_drops += o.no_backend_drops;
+    vip_unhandled_drops += o.vip_unhandled_drops;
+    stray_drops += o.stray_drops;
+    stray_resets += o.stray_resets;
+    reset_tuple_resets += o.reset_tuple_resets;
+    icmp_errors_translated += o.icmp_errors_translated;
+    arp_replies += o.arp_replies;
+    arp_spoof_drops += o.arp_spoof_drops;
+    mac_spoof_drops += o.mac_spoof_drops;
+    icmp_echo_replies += o.icmp_echo_replies;
+    discovery_probes += o.discovery_probes;
+    backends_learned += o.backends_learned;
+    l2_flows += o.l2_flows;
+    l2_floods += o.l2_floods;
+    flow_removed_unknown += o.flow_removed_unknown;
+    health_checks_sent += o.health_checks_sent;
+    health_check_failures += o.health_check_failures;
+    backend_down_events += o.backend_down_events;
+    backend_up_events += o.backend_up_events;
+    tcp_resets_sent += o.tcp_resets_sent;
+    icmp_unreachables_sent += o.icmp_unreachables_sent;
+    connections_reset_on_down += o.connections_reset_on_down;
+    latency_probes_sent += o.latency_probes_sent;
+    latency_probes_lost += o.latency_probes_lost;
+    port_stats_requests += o.port_stats_requests;
+    port_stats_replies += o.port_stats_replies;
+    agent_reports_accepted += o.agent_reports_accepted;
+    agent_reports_malformed += o.agent_reports_malformed;
+    agent_reports_bad_mac += o.agent_reports_bad_mac;
+    agent_reports_replayed += o.agent_reports_replayed;
+    agent_reports_stale += o.agent_reports_stale;
+    agent_reports_not_backend += o.agent_reports_not_backend;
+    return *this;
+  }
 };
+// Every field is a counter summed by operator+= above: a new one must be added there too.
+static_assert(sizeof(Counters) == 39 * sizeof(uint64_t));
 
 // Latest agent report of a backend.
 struct AgentSample {

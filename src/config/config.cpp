@@ -308,7 +308,7 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
   if (!root.IsMap()) bad(source, "top level must be a mapping");
   check_keys(
       root, "",
-      {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout", "fake_mac",
+      {"listen", "of_versions", "log_level", "pid_file", "seed", "echo_interval", "echo_timeout", "threads", "fake_mac",
        "idle_timeout", "hard_timeout", "learning_switch", "vips", "agent", "monitor", "connection_linger", "api"});
   if (root["listen"])
     std::tie(c.listen_host, c.listen_port) = parse_host_port(scalar<std::string>(root["listen"], "listen"), "listen");
@@ -323,6 +323,7 @@ AppConfig parse_yaml(const std::string& text, const std::string& source) {
   if (root["seed"]) c.seed = scalar<uint64_t>(root["seed"], "seed");
   if (root["echo_interval"]) c.echo_interval_s = scalar<double>(root["echo_interval"], "echo_interval");
   if (root["echo_timeout"]) c.echo_timeout_s = scalar<double>(root["echo_timeout"], "echo_timeout");
+  if (root["threads"]) c.threads = ranged<int>(root["threads"], "threads", 1, 64);
   auto& b = c.balancer;
   if (root["fake_mac"]) b.fake_mac = parse_mac(scalar<std::string>(root["fake_mac"], "fake_mac"), "fake_mac");
   if (root["idle_timeout"]) b.idle_timeout_s = ranged<uint16_t>(root["idle_timeout"], "idle_timeout", 1, 65535);
@@ -397,6 +398,7 @@ void validate(const AppConfig& c) {
   if (!levels.contains(c.log_level)) bad("log_level", "expected one of trace, debug, info, warn, error, critical, off");
   if (c.echo_interval_s <= 0) bad("echo_interval", "must be positive");
   if (c.echo_timeout_s <= c.echo_interval_s) bad("echo_timeout", "must be longer than echo_interval");
+  if (c.threads < 1 || c.threads > 64) bad("threads", "must be between 1 and 64");
   if (c.api.listen_host && !is_loopback(*c.api.listen_host) && c.api.token.empty()) {
     bad("api.token_file", "required when the API listens on a non-loopback address (" + *c.api.listen_host + ":" +
                               std::to_string(c.api.listen_port) + ")");
@@ -433,6 +435,7 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   int idle_timeout = -1, hard_timeout = -1;
   uint64_t seed = 0;
   double echo_interval = 0, echo_timeout = 0;
+  int threads = 0;
   bool no_learning = false;
   std::string health_check, agent_key_file, api_listen, api_token_file;
   int agent_port = 0;
@@ -468,6 +471,8 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   app.add_option("--seed", seed, "seed for the random policy (reproducible runs) [random]");
   app.add_option("--echo-interval", echo_interval, "seconds of silence before an echo request is sent [5]");
   app.add_option("--echo-timeout", echo_timeout, "seconds of silence before a switch is dropped [15]");
+  app.add_option("--threads", threads, "event-loop threads; each switch connection is served by one of them [1]")
+      ->check(CLI::Range(1, 64));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -488,6 +493,7 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   if (app.count("--seed")) c.seed = seed;
   if (app.count("--echo-interval")) c.echo_interval_s = echo_interval;
   if (app.count("--echo-timeout")) c.echo_timeout_s = echo_timeout;
+  if (app.count("--threads")) c.threads = threads;
   if (!fake_mac.empty()) c.balancer.fake_mac = parse_mac(fake_mac, "--fake-mac");
   if (idle_timeout >= 0) c.balancer.idle_timeout_s = static_cast<uint16_t>(idle_timeout);
   if (hard_timeout >= 0) c.balancer.hard_timeout_s = static_cast<uint16_t>(hard_timeout);

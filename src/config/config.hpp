@@ -36,6 +36,9 @@ struct AppConfig {
   std::optional<uint64_t> seed;  // unset: from the OS
   double echo_interval_s = 5.0;  // idle time before Fulcrum sends an echo request
   double echo_timeout_s = 15.0;  // silence after which a switch is dropped
+  // Event-loop threads (shards); each switch connection lives on one of them.
+  // Changes only on restart.
+  int threads = 1;
   ApiConfig api;
   lb::BalancerConfig balancer;
 };

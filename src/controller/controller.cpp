@@ -1,6 +1,7 @@
 #include "controller/controller.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -24,8 +25,8 @@ of::Version highest(uint32_t bitmap) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Controller& ctl, asio::ip::tcp::socket sock)
-      : ctl_(ctl), sock_(std::move(sock)), timer_(ctl.io_), rbuf_(kReadChunk) {
+  Session(Controller& ctl, asio::ip::tcp::socket sock, uint64_t seq)
+      : ctl_(ctl), sock_(std::move(sock)), timer_(ctl.io_), rbuf_(kReadChunk), seq_(seq) {
     asio::error_code ec;
     auto ep = sock_.remote_endpoint(ec);
     peer_ = ec ? "?" : fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -78,6 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   [[nodiscard]] lb::Dpid dpid() const { return dpid_; }
+  [[nodiscard]] uint64_t seq() const { return seq_; }
   [[nodiscard]] bool pending() const { return !wbuf_.empty(); }
 
   [[nodiscard]] SessionInfo info() const {
@@ -273,6 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
     spdlog::info("switch up dpid={} version={} peer={} ports={}", dpid_str(dpid_), version_str(version_), peer_,
                  ports_.size());
     ctl_.session_up(shared_from_this());
+    if (closed_) return;  // a newer connection of this datapath is up on another shard
     ctl_.balancer_.switch_up(dpid_, ports_, now, ctl_.outbox_);
   }
 
@@ -325,6 +328,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SteadyClock::time_point started_, last_rx_;
   std::chrono::system_clock::time_point connected_wall_;
   uint64_t messages_in_ = 0;
+  uint64_t seq_;  // acceptance order, across shards
 };
 
 Controller::Controller(asio::io_context& io, ControllerConfig config, lb::Balancer& balancer)
@@ -354,19 +358,57 @@ void Controller::stop() {
   for (const auto& s : sessions) s->close("controller shutting down");
 }
 
+void Controller::start_shard() { on_tick(); }
+
 void Controller::accept() {
   acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket sock) {
     if (stopped_) return;
     if (!ec) {
-      ++counters_.sessions_accepted;
-      auto s = std::make_shared<Session>(*this, std::move(sock));
-      sessions_.insert(s);
-      s->start();
+      if (handoff_) {
+        handoff_(std::move(sock), ++next_seq_);
+      } else {
+        load_.fetch_add(1, std::memory_order_relaxed);
+        serve(std::move(sock), ++next_seq_);
+      }
     } else {
       spdlog::warn("accept failed: {}", ec.message());
     }
     accept();
   });
+}
+
+void Controller::serve(asio::ip::tcp::socket sock, uint64_t seq) {
+  ++counters_.sessions_accepted;
+  auto s = std::make_shared<Session>(*this, std::move(sock), seq);
+  sessions_.insert(s);
+  s->start();
+}
+
+void Controller::adopt(asio::ip::tcp::socket::protocol_type protocol, asio::ip::tcp::socket::native_handle_type fd,
+                       uint64_t seq) {
+  asio::ip::tcp::socket sock(io_);
+  asio::error_code ec;
+  if (!stopped_) sock.assign(protocol, fd, ec);
+  if (stopped_ || ec) {
+    if (ec) spdlog::warn("cannot take over an accepted connection: {}", ec.message());
+    ::close(fd);
+    load_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  serve(std::move(sock), seq);
+}
+
+void Controller::replace_older(lb::Dpid dpid, uint64_t seq) {
+  // Remembered for a connection of ours still in its handshake: when it
+  // comes up, it is the older one and gives way (session_up).
+  uint64_t& newest = newest_elsewhere_[dpid];
+  newest = std::max(newest, seq);
+  auto it = by_dpid_.find(dpid);
+  if (it == by_dpid_.end() || it->second->seq() >= seq) return;
+  auto old = it->second;
+  by_dpid_.erase(it);
+  balancer_.switch_down(dpid);
+  old->close("replaced by a new connection from the same datapath");
 }
 
 void Controller::on_tick() {
@@ -392,7 +434,25 @@ void Controller::reconfigure(lb::BalancerConfig config) {
   flush_dirty();
 }
 
+void Controller::reconfigure_parked(lb::BalancerConfig config) {
+  balancer_.reconfigure(std::move(config), std::chrono::steady_clock::now(), outbox_);
+  dispatch();
+  // dirty_ holds raw pointers, valid only within one handler: a session may
+  // close and go before the posted flush runs. Flush every live one instead.
+  dirty_.clear();
+  asio::post(io_, [this] {
+    for (const auto& s : sessions_) s->flush();
+  });
+}
+
 void Controller::session_up(const std::shared_ptr<Session>& s) {
+  if (switch_up_hook_) {
+    auto newer = newest_elsewhere_.find(s->dpid());
+    if (newer != newest_elsewhere_.end() && newer->second > s->seq()) {
+      s->close("replaced by a newer connection from the same datapath (on another thread)");
+      return;
+    }
+  }
   ++counters_.switches_up;
   auto it = by_dpid_.find(s->dpid());
   if (it != by_dpid_.end() && it->second != s) {
@@ -401,6 +461,7 @@ void Controller::session_up(const std::shared_ptr<Session>& s) {
     old->close("replaced by a new connection from the same datapath");
   }
   by_dpid_[s->dpid()] = s;
+  if (switch_up_hook_) switch_up_hook_(s->dpid(), s->seq());
 }
 
 void Controller::session_closed(Session* s) {
@@ -409,6 +470,7 @@ void Controller::session_closed(Session* s) {
     balancer_.switch_down(s->dpid());
     by_dpid_.erase(it);
   }
+  load_.fetch_sub(1, std::memory_order_relaxed);
   // Keep the session alive until its pending handlers have run.
   for (auto sit = sessions_.begin(); sit != sessions_.end(); ++sit) {
     if (sit->get() == s) {

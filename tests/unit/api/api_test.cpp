@@ -494,5 +494,71 @@ TEST(LatencyHistogram, BucketsAreUpperBoundsAndRenderCumulative) {
   EXPECT_NE(t.find("fulcrum_flow_mods_total 0\n"), std::string::npos);
 }
 
+// threads > 1: the View spans every shard. Two benches stand for two shards,
+// each with its own balancer and switch; the API shows them as one.
+TEST(ShardedView, CountersSummedAndSwitchesFromEveryShard) {
+  Bench one(make_config());
+  Bench two(make_config());
+  lb::testing::FakeSwitch& a = one.add_switch(0x1, 8);
+  lb::testing::FakeSwitch& b = two.add_switch(0x2, 8);
+  for (std::size_t i = 0; i < 3; ++i) {
+    a.inject(static_cast<of::PortNo>(i + 1), arp_reply(kBackendMac[i], kBackendIp[i], kFake, kVip));
+    b.inject(static_cast<of::PortNo>(i + 1), arp_reply(kBackendMac[i], kBackendIp[i], kFake, kVip));
+  }
+  b.inject(kClientPort, lb::testing::arp_request(kClientMac, kClientIp, kVip));
+  const uint64_t packet_ins = one.balancer().counters().packet_ins + two.balancer().counters().packet_ins;
+  ASSERT_GT(one.balancer().counters().packet_ins, 0u);
+  ASSERT_GT(two.balancer().counters().packet_ins, 0u);
+
+  asio::io_context io1, io2;
+  ctl::Controller c1(io1, ctl::ControllerConfig{}, one.balancer());
+  ctl::Controller c2(io2, ctl::ControllerConfig{}, two.balancer());
+  View view({ShardView{&one.balancer(), &c1}, ShardView{&two.balancer(), &c2}}, one.now(),
+            std::chrono::system_clock::now(), std::chrono::system_clock::now());
+  EXPECT_EQ(view.switch_count(), 2u);
+  ASSERT_EQ(view.switches().size(), 2u);
+  EXPECT_EQ(view.switches()[0]->dpid, 0x1u);
+  EXPECT_EQ(view.switches()[1]->dpid, 0x2u);
+  EXPECT_EQ(view.find_switch(0x2), two.balancer().find_switch(0x2));
+  EXPECT_EQ(view.counters().packet_ins, packet_ins);
+
+  Api api;
+  Response r = api.handle(Request{"GET", "/api/v1/status", "", ""}, view, [](lb::BalancerConfig) {});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["switches_up"], 2);
+  EXPECT_EQ(j["counters"]["packet_ins"], packet_ins);
+  EXPECT_EQ(j["counters"]["arp_replies"],
+            one.balancer().counters().arp_replies + two.balancer().counters().arp_replies);
+
+  const std::string t = render_metrics(view, nullptr);
+  EXPECT_NE(t.find("fulcrum_switch_connections{dpid=\"0000000000000001\"}"), std::string::npos) << t;
+  EXPECT_NE(t.find("fulcrum_switch_connections{dpid=\"0000000000000002\"}"), std::string::npos) << t;
+  EXPECT_NE(t.find("fulcrum_switches_up 2\n"), std::string::npos) << t;
+}
+
+TEST(ShardedView, HistogramsAndControllerCountersMerge) {
+  ctl::LatencyHistogram a, b;
+  a.observe(std::chrono::nanoseconds(500));
+  b.observe(std::chrono::nanoseconds(3500));
+  b.observe(std::chrono::milliseconds(200));
+  ctl::LatencyHistogram m = a;
+  m += b;
+  EXPECT_EQ(m.count, 3u);
+  EXPECT_EQ(m.buckets[0], 1u);
+  EXPECT_EQ(m.buckets[2], 1u);
+  EXPECT_EQ(m.buckets.back(), 1u);
+  EXPECT_NEAR(m.sum_s, 0.2000040, 1e-9);
+  ctl::ControllerCounters x, y;
+  x.messages_in = 3;
+  x.flow_mods_out = 1;
+  y.messages_in = 4;
+  y.packet_outs_out = 2;
+  x += y;
+  EXPECT_EQ(x.messages_in, 7u);
+  EXPECT_EQ(x.flow_mods_out, 1u);
+  EXPECT_EQ(x.packet_outs_out, 2u);
+}
+
 }  // namespace
 }  // namespace fulcrum::api
