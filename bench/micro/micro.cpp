@@ -108,7 +108,7 @@ BENCHMARK(BM_DecodePacketIn)->Arg(10)->Arg(13);
 void BM_EncodeFlowMod(benchmark::State& st) {
   const of::Version v = version_arg(st);
   const of::Message m{forward_flow_mod()};
-  std::vector<uint8_t> out;
+  Bytes out;  // as the controller's session buffer
   out.reserve(256);
   for (auto _ : st) {
     out.clear();
@@ -130,7 +130,7 @@ void BM_EncodePacketOut(benchmark::State& st) {
   po.actions = {of::ActSetEthSrc{kFakeMac}, of::ActSetEthDst{mac("00:00:00:00:00:11")},
                 of::ActSetIpv4Dst{ip("10.0.0.11")}, of::ActOutput{11, 0}};
   const of::Message m{po};
-  std::vector<uint8_t> out;
+  Bytes out;
   out.reserve(256);
   for (auto _ : st) {
     out.clear();
@@ -248,7 +248,7 @@ struct Core {
   lb::Xoshiro256 rng{1};
   lb::Balancer balancer;
   lb::Outbox out;
-  std::vector<uint8_t> wire;
+  Bytes wire;  // as the controller's session buffer
   lb::TimePoint now = lb::Clock::now();
 
   static lb::BalancerConfig config(lb::PolicyKind policy) {

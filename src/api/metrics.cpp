@@ -148,8 +148,9 @@ std::string render_metrics(const View& view, const Api* api) {
                1.0);
     }
     w.histogram("fulcrum_decision_latency_seconds",
-                "Time the balancer took for a packet-in that assigned a new connection.", view.decision_latency());
-    w.histogram("fulcrum_packet_in_latency_seconds", "Time the balancer took for any packet-in.",
+                "Controller time (decode, decision, encoding) for a packet-in that assigned a new connection.",
+                view.decision_latency());
+    w.histogram("fulcrum_packet_in_latency_seconds", "Controller time (decode, decision, encoding) for any packet-in.",
                 view.packet_in_latency());
   }
   w.single("fulcrum_switches_up", "gauge", "Switches that completed the handshake.",

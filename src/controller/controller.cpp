@@ -129,7 +129,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_bytes(std::span<const uint8_t> bytes) {
-    last_rx_ = SteadyClock::now();
+    // One clock read per frame: the end of one frame's work is the start of
+    // the next's, and the core's `now` for it.
+    auto t = SteadyClock::now();
+    last_rx_ = t;
     echo_outstanding_ = false;
     framer_.feed(bytes);
     while (!closed_) {
@@ -142,8 +145,16 @@ class Session : public std::enable_shared_from_this<Session> {
         close("bad OpenFlow framing (length below header size)");
         return;
       }
-      on_frame(next.frame);
+      const FrameKind kind = on_frame(next.frame, t);
       ctl_.dispatch();
+      const auto done = SteadyClock::now();
+      if (kind != FrameKind::Other) {
+        // Frame taken from the stream to its messages encoded: decode,
+        // decision, encoding (not the socket write).
+        ctl_.packet_in_latency_.observe(done - t);
+        if (kind == FrameKind::Decision) ctl_.decision_latency_.observe(done - t);
+      }
+      t = done;
     }
     ctl_.flush_dirty();
     flush();  // this session's own replies (handshake, echo, errors)
@@ -165,7 +176,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (++consecutive_errors_ > ctl_.config_.max_consecutive_errors) close("too many malformed messages");
   }
 
-  void on_frame(std::span<const uint8_t> frame) {
+  enum class FrameKind { Other, PacketIn, Decision };
+
+  FrameKind on_frame(std::span<const uint8_t> frame, SteadyClock::time_point now) {
     ++ctl_.counters_.messages_in;
     ++messages_in_;
     auto decoded = of::decode(frame);
@@ -174,36 +187,35 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::trace("rx undecodable version={} type={} len={} peer={}", hdr ? hdr->version : 0, hdr ? hdr->type : 0,
                     frame.size(), peer_);
       protocol_error(decoded.error().err, frame, decoded.error().detail);
-      return;
+      return FrameKind::Other;
     }
     const of::Header& h = decoded->header;
     const of::Message& msg = decoded->msg;
     spdlog::trace("rx {} xid={} len={} peer={}", of::message_name(msg), h.xid, h.length, peer_);
     if (negotiated_ && h.version != static_cast<uint8_t>(version_)) {
       protocol_error(of::Err::BadVersion, frame, "version differs from the negotiated one");
-      return;
+      return FrameKind::Other;
     }
     consecutive_errors_ = 0;
 
     if (const auto* hello = std::get_if<of::Hello>(&msg)) {
       on_hello(h, *hello);
-      return;
+      return FrameKind::Other;
     }
     if (!negotiated_) {
       protocol_error(of::Err::BadType, frame, "message before hello");
-      return;
+      return FrameKind::Other;
     }
     if (const auto* echo = std::get_if<of::EchoRequest>(&msg)) {
       encode_with_xid(h.xid, of::Message{of::EchoReply{echo->data}});
-      return;
+      return FrameKind::Other;
     }
-    if (std::holds_alternative<of::EchoReply>(msg)) return;
+    if (std::holds_alternative<of::EchoReply>(msg)) return FrameKind::Other;
     if (const auto* err = std::get_if<of::ErrorMsg>(&msg)) {
       ++ctl_.counters_.errors_received;
       spdlog::warn("switch dpid={} peer={} sent error type={} code={}", dpid_str(dpid_), peer_, err->type, err->code);
-      return;
+      return FrameKind::Other;
     }
-    const auto now = SteadyClock::now();
     switch (state_) {
       case State::Hello:
         break;
@@ -218,21 +230,20 @@ class Session : public std::enable_shared_from_this<Session> {
             state_ = State::PortDesc;
           }
         }
-        return;
+        return FrameKind::Other;
       case State::PortDesc:
         if (const auto* pd = std::get_if<of::PortDescReply>(&msg)) {
           ports_.insert(ports_.end(), pd->ports.begin(), pd->ports.end());
           if (!pd->more) go_up(now);
         }
-        return;
+        return FrameKind::Other;
       case State::Up:
         if (const auto* pin = std::get_if<of::PacketIn>(&msg)) {
           const uint64_t assigned = ctl_.balancer_.counters().connections_assigned;
           ctl_.balancer_.packet_in(dpid_, *pin, now, ctl_.outbox_);
-          const auto took = SteadyClock::now() - now;
-          ctl_.packet_in_latency_.observe(took);
-          if (ctl_.balancer_.counters().connections_assigned != assigned) ctl_.decision_latency_.observe(took);
-        } else if (const auto* fr = std::get_if<of::FlowRemoved>(&msg)) {
+          return ctl_.balancer_.counters().connections_assigned != assigned ? FrameKind::Decision : FrameKind::PacketIn;
+        }
+        if (const auto* fr = std::get_if<of::FlowRemoved>(&msg)) {
           ctl_.balancer_.flow_removed(dpid_, *fr, now, ctl_.outbox_);
         } else if (const auto* ps = std::get_if<of::PortStatus>(&msg)) {
           ctl_.balancer_.port_status(dpid_, *ps, now, ctl_.outbox_);
@@ -241,8 +252,9 @@ class Session : public std::enable_shared_from_this<Session> {
         } else {
           spdlog::debug("ignoring {} from dpid={}", of::message_name(msg), dpid_str(dpid_));
         }
-        return;
+        return FrameKind::Other;
     }
+    return FrameKind::Other;
   }
 
   void encode_with_xid(uint32_t xid, const of::Message& m) {
@@ -312,7 +324,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::ip::tcp::socket sock_;
   asio::steady_timer timer_;
   std::vector<uint8_t> rbuf_;
-  std::vector<uint8_t> wbuf_, inflight_;
+  Bytes wbuf_, inflight_;  // grown without zeroing: every message is written over
   of::Framer framer_;
   std::string peer_;
   State state_ = State::Hello;
@@ -490,16 +502,27 @@ std::vector<SessionInfo> Controller::sessions() const {
 }
 
 void Controller::dispatch() {
+  // A decision's messages all go to one switch: look it up once per run of
+  // items, and mark it dirty once.
+  Session* session = nullptr;
+  lb::Dpid session_dpid = 0;
   for (const auto& item : outbox_.items()) {
-    auto it = by_dpid_.find(item.dpid);
-    if (it == by_dpid_.end()) continue;
+    if (session == nullptr || item.dpid != session_dpid) {
+      auto it = by_dpid_.find(item.dpid);
+      if (it == by_dpid_.end()) {
+        session = nullptr;
+        continue;
+      }
+      session = it->second.get();
+      session_dpid = item.dpid;
+      if (dirty_.empty() || dirty_.back() != session) dirty_.push_back(session);
+    }
     if (std::holds_alternative<of::FlowMod>(item.msg)) {
       ++counters_.flow_mods_out;
     } else if (std::holds_alternative<of::PacketOut>(item.msg)) {
       ++counters_.packet_outs_out;
     }
-    it->second->queue(item.msg);
-    dirty_.push_back(it->second.get());
+    session->queue(item.msg);
   }
   outbox_.clear();
 }

@@ -154,8 +154,9 @@ class Controller {
   [[nodiscard]] std::size_t switches_up() const { return by_dpid_.size(); }
   // Every open switch connection, handshake included, ordered by peer.
   [[nodiscard]] std::vector<SessionInfo> sessions() const;
-  // Time the balancer took per packet-in (all of them) and per packet-in that
-  // assigned a new connection (a decision), measured with steady_clock.
+  // Controller time per packet-in (all of them) and per packet-in that
+  // assigned a new connection (a decision), measured with steady_clock from
+  // the frame taken from the read buffer to its messages encoded.
   [[nodiscard]] const LatencyHistogram& packet_in_latency() const { return packet_in_latency_; }
   [[nodiscard]] const LatencyHistogram& decision_latency() const { return decision_latency_; }
 

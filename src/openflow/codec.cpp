@@ -140,7 +140,9 @@ Result<Decoded, DecodeError> decode(std::span<const uint8_t> frame) {
   return Decoded{*h, std::move(r).value()};
 }
 
-Result<void, Err> encode(Version v, uint32_t xid, const Message& m, std::vector<uint8_t>& out) {
+namespace {
+template <typename Vec>
+Result<void, Err> encode_to(Version v, uint32_t xid, const Message& m, Vec& out) {
   const std::size_t start = out.size();
   ByteWriter w(out);
   EStatus s;
@@ -157,6 +159,12 @@ Result<void, Err> encode(Version v, uint32_t xid, const Message& m, std::vector<
   w.patch_u16(start + 2, static_cast<uint16_t>(w.size() - start));
   return {};  // ~ByteWriter trims the vector to what was written
 }
+}  // namespace
+
+Result<void, Err> encode(Version v, uint32_t xid, const Message& m, std::vector<uint8_t>& out) {
+  return encode_to(v, xid, m, out);
+}
+Result<void, Err> encode(Version v, uint32_t xid, const Message& m, Bytes& out) { return encode_to(v, xid, m, out); }
 
 std::optional<Version> negotiate(uint8_t peer_header_version, uint32_t peer_bitmap, uint32_t our_bitmap) {
   // Without a bitmap the peer supports every version up to its header's (as

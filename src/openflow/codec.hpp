@@ -16,6 +16,7 @@
 
 #include "openflow/errors.hpp"
 #include "openflow/messages.hpp"
+#include "util/bytes.hpp"
 #include "util/result.hpp"
 
 namespace fulcrum::of {
@@ -47,6 +48,8 @@ Result<Decoded, DecodeError> decode(std::span<const uint8_t> frame);
 // nothing) when `m` has no form in `v` (RoleRequest in 1.0, for example) or
 // would exceed 64 KiB.
 Result<void, Err> encode(Version v, uint32_t xid, const Message& m, std::vector<uint8_t>& out);
+// The same into a Bytes buffer (grows without zeroing: the session's writes).
+Result<void, Err> encode(Version v, uint32_t xid, const Message& m, Bytes& out);
 
 // Version negotiation (1.3 spec 6.3.1): the highest version both sides
 // support, using the bitmap when the peer sent one, else the lower header

@@ -112,21 +112,22 @@ EStatus encode_match(ByteWriter& w, const Match& m) {
   if (!m.tp_dst) wc |= kWcTpDst;
   if (!m.ipv4_src) wc |= 32u << kWcNwSrcShift;
   if (!m.ipv4_dst) wc |= 32u << kWcNwDstShift;
-  w.u32(wc);
-  w.u16(in_port);
-  write_mac(w, m.eth_src.value_or(MacAddr{}));
-  write_mac(w, m.eth_dst.value_or(MacAddr{}));
-  w.u16(0);  // dl_vlan
-  w.u8(0);   // dl_vlan_pcp
-  w.u8(0);
-  w.u16(m.eth_type.value_or(0));
-  w.u8(0);  // nw_tos
-  w.u8(m.ip_proto.value_or(0));
-  w.zeros(2);
-  w.u32(m.ipv4_src.value_or(Ipv4Addr{}).v);
-  w.u32(m.ipv4_dst.value_or(Ipv4Addr{}).v);
-  w.u16(m.tp_src.value_or(0));
-  w.u16(m.tp_dst.value_or(0));
+  // ofp_match is 40 bytes, every field present: claimed once.
+  const MacAddr dl_src = m.eth_src.value_or(MacAddr{}), dl_dst = m.eth_dst.value_or(MacAddr{});
+  uint8_t* p = w.claim(40);
+  p = put::u32(p, wc);
+  p = put::u16(p, in_port);
+  p = put::bytes(p, dl_src.b.data(), 6);
+  p = put::bytes(p, dl_dst.b.data(), 6);
+  p = put::u32(p, 0);  // dl_vlan, dl_vlan_pcp, pad
+  p = put::u16(p, m.eth_type.value_or(0));
+  p = put::u8(p, 0);  // nw_tos
+  p = put::u8(p, m.ip_proto.value_or(0));
+  p = put::u16(p, 0);  // pad
+  p = put::u32(p, m.ipv4_src.value_or(Ipv4Addr{}).v);
+  p = put::u32(p, m.ipv4_dst.value_or(Ipv4Addr{}).v);
+  p = put::u16(p, m.tp_src.value_or(0));
+  put::u16(p, m.tp_dst.value_or(0));
   return {};
 }
 

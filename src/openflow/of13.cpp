@@ -150,26 +150,30 @@ DStatus decode_match(ByteReader& r, Match& m, bool check_prereq = true) {
   return {};
 }
 
-// Fields in the order OVS writes them, each after its prerequisites.
+// Fields in the order OVS writes them, each after its prerequisites. The
+// length is known from the fields present, so the match (padding included)
+// is claimed once and written through a pointer.
 EStatus encode_match(ByteWriter& w, const Match& m) {
   if ((m.ipv4_src || m.ipv4_dst) && !ipv4_prereq(m)) return fail(Err::BadMatchPrereq);
   if (m.ip_proto && !ip_proto_prereq(m)) return fail(Err::BadMatchPrereq);
   const bool udp = m.ip_proto == kIpUdp;
   if ((m.tp_src || m.tp_dst) && m.ip_proto != kIpTcp && !udp) return fail(Err::BadMatchPrereq);
-  std::size_t start = w.size();
-  w.u16(kMatchTypeOxm);
-  w.u16(0);
-  if (m.in_port) oxm_header(w, kOxmInPort), w.u32(*m.in_port);
-  if (m.eth_dst) oxm_header(w, kOxmEthDst), write_mac(w, *m.eth_dst);
-  if (m.eth_src) oxm_header(w, kOxmEthSrc), write_mac(w, *m.eth_src);
-  if (m.eth_type) oxm_header(w, kOxmEthType), w.u16(*m.eth_type);
-  if (m.ip_proto) oxm_header(w, kOxmIpProto), w.u8(*m.ip_proto);
-  if (m.ipv4_src) oxm_header(w, kOxmIpv4Src), w.u32(m.ipv4_src->v);
-  if (m.ipv4_dst) oxm_header(w, kOxmIpv4Dst), w.u32(m.ipv4_dst->v);
-  if (m.tp_src) oxm_header(w, udp ? kOxmUdpSrc : kOxmTcpSrc), w.u16(*m.tp_src);
-  if (m.tp_dst) oxm_header(w, udp ? kOxmUdpDst : kOxmTcpDst), w.u16(*m.tp_dst);
-  w.patch_u16(start + 2, static_cast<uint16_t>(w.size() - start));
-  w.pad_to(start, 8);
+  const std::size_t len = 4 + (m.in_port ? 8 : 0) + (m.eth_dst ? 10 : 0) + (m.eth_src ? 10 : 0) + (m.eth_type ? 6 : 0) +
+                          (m.ip_proto ? 5 : 0) + (m.ipv4_src ? 8 : 0) + (m.ipv4_dst ? 8 : 0) + (m.tp_src ? 6 : 0) +
+                          (m.tp_dst ? 6 : 0);
+  const std::size_t padded = round8(len);
+  uint8_t* const base = w.claim(padded);
+  put::u64(base + padded - 8, 0);  // the padding (fields overwrite the rest)
+  uint8_t* p = put::u32(base, (uint32_t{kMatchTypeOxm} << 16) | static_cast<uint16_t>(len));
+  if (m.in_port) p = put::u32(put::u32(p, oxm_word(kOxmInPort)), *m.in_port);
+  if (m.eth_dst) p = put::bytes(put::u32(p, oxm_word(kOxmEthDst)), m.eth_dst->b.data(), 6);
+  if (m.eth_src) p = put::bytes(put::u32(p, oxm_word(kOxmEthSrc)), m.eth_src->b.data(), 6);
+  if (m.eth_type) p = put::u16(put::u32(p, oxm_word(kOxmEthType)), *m.eth_type);
+  if (m.ip_proto) p = put::u8(put::u32(p, oxm_word(kOxmIpProto)), *m.ip_proto);
+  if (m.ipv4_src) p = put::u32(put::u32(p, oxm_word(kOxmIpv4Src)), m.ipv4_src->v);
+  if (m.ipv4_dst) p = put::u32(put::u32(p, oxm_word(kOxmIpv4Dst)), m.ipv4_dst->v);
+  if (m.tp_src) p = put::u16(put::u32(p, oxm_word(udp ? kOxmUdpSrc : kOxmTcpSrc)), *m.tp_src);
+  if (m.tp_dst) p = put::u16(put::u32(p, oxm_word(udp ? kOxmUdpDst : kOxmTcpDst)), *m.tp_dst);
   return {};
 }
 
@@ -247,40 +251,42 @@ DStatus decode_actions(ByteReader r, ActionList& out, bool* unmodelled) {
   return {};
 }
 
-// Action type and length, then the OXM header: one 64-bit store.
-[[gnu::always_inline]] inline void set_field(ByteWriter& w, uint8_t field) {
-  w.u64((uint64_t{kActSetField} << 48) | (uint64_t{round8(8u + oxm_len(field))} << 32) | oxm_word(field));
+// Action type and length, then the OXM header: one 64-bit word.
+constexpr uint64_t set_field_word(uint8_t field) {
+  return (uint64_t{kActSetField} << 48) | (uint64_t{round8(8u + oxm_len(field))} << 32) | oxm_word(field);
 }
 
+// Every action Fulcrum models is 16 bytes in 1.3 (output; a set-field of a
+// MAC, an IPv4 address or a port, padded to 8): the list is claimed once.
 // Transport set-fields use UDP OXMs when the flow matches UDP, else TCP.
 void encode_actions(ByteWriter& w, const ActionList& actions, bool udp) {
+  constexpr std::size_t kActionLen = 16;
+  static_assert(round8(8 + 6) == kActionLen && round8(8 + 4) == kActionLen && round8(8 + 2) == kActionLen);
+  uint8_t* p = w.claim(kActionLen * actions.size());
   for (const Action& act : actions) {
+    put::u64(p + 8, 0);  // payload and padding (the payload overwrites its part)
     std::visit(
         [&](const auto& a) {
           using T = std::decay_t<decltype(a)>;
           if constexpr (std::is_same_v<T, ActOutput>) {
-            w.u32((uint32_t{kActOutput} << 16) | 16), w.u32(a.port), w.u64(uint64_t{a.max_len} << 48);
+            put::u64(put::u32(put::u32(p, (uint32_t{kActOutput} << 16) | 16), a.port), uint64_t{a.max_len} << 48);
+          } else if constexpr (std::is_same_v<T, ActSetEthSrc>) {
+            put::bytes(put::u64(p, set_field_word(kOxmEthSrc)), a.mac.b.data(), 6);
+          } else if constexpr (std::is_same_v<T, ActSetEthDst>) {
+            put::bytes(put::u64(p, set_field_word(kOxmEthDst)), a.mac.b.data(), 6);
+          } else if constexpr (std::is_same_v<T, ActSetIpv4Src>) {
+            put::u32(put::u64(p, set_field_word(kOxmIpv4Src)), a.ip.v);
+          } else if constexpr (std::is_same_v<T, ActSetIpv4Dst>) {
+            put::u32(put::u64(p, set_field_word(kOxmIpv4Dst)), a.ip.v);
+          } else if constexpr (std::is_same_v<T, ActSetTpSrc>) {
+            put::u16(put::u64(p, set_field_word(udp ? kOxmUdpSrc : kOxmTcpSrc)), a.port);
           } else {
-            // Set-field: OXM then zeros to a multiple of 8.
-            std::size_t start = w.size();
-            if constexpr (std::is_same_v<T, ActSetEthSrc>) {
-              set_field(w, kOxmEthSrc), write_mac(w, a.mac);
-            } else if constexpr (std::is_same_v<T, ActSetEthDst>) {
-              set_field(w, kOxmEthDst), write_mac(w, a.mac);
-            } else if constexpr (std::is_same_v<T, ActSetIpv4Src>) {
-              set_field(w, kOxmIpv4Src), w.u32(a.ip.v);
-            } else if constexpr (std::is_same_v<T, ActSetIpv4Dst>) {
-              set_field(w, kOxmIpv4Dst), w.u32(a.ip.v);
-            } else if constexpr (std::is_same_v<T, ActSetTpSrc>) {
-              set_field(w, udp ? kOxmUdpSrc : kOxmTcpSrc), w.u16(a.port);
-            } else {
-              static_assert(std::is_same_v<T, ActSetTpDst>);
-              set_field(w, udp ? kOxmUdpDst : kOxmTcpDst), w.u16(a.port);
-            }
-            w.pad_to(start, 8);
+            static_assert(std::is_same_v<T, ActSetTpDst>);
+            put::u16(put::u64(p, set_field_word(udp ? kOxmUdpDst : kOxmTcpDst)), a.port);
           }
         },
         act);
+    p += kActionLen;
   }
 }
 
@@ -312,9 +318,7 @@ DStatus decode_instructions(ByteReader r, ActionList& out, bool* unmodelled) {
 void encode_instructions(ByteWriter& w, const ActionList& actions, const Match& m) {
   if (actions.empty()) return;
   std::size_t start = w.size();
-  w.u16(kInstApplyActions);
-  w.u16(0);
-  w.zeros(4);
+  put::u64(w.claim(8), uint64_t{kInstApplyActions} << 48);  // type, length (patched), pad
   encode_actions(w, actions, m.ip_proto == kIpUdp);
   w.patch_u16(start + 2, static_cast<uint16_t>(w.size() - start));
 }
@@ -606,18 +610,19 @@ struct Encoder {
   }
   EStatus operator()(const FlowMod& f) {
     begin_msg(w, kV, t::kFlowMod, xid);
-    w.u64(f.cookie);
-    w.u64(f.cookie_mask);
-    w.u8(f.table_id);
-    w.u8(static_cast<uint8_t>(f.command));
-    w.u16(f.idle_timeout);
-    w.u16(f.hard_timeout);
-    w.u16(f.priority);
-    w.u32(f.buffer_id);
-    w.u32(f.out_port);
-    w.u32(f.out_group);
-    w.u16(f.flags);
-    w.zeros(2);
+    uint8_t* p = w.claim(40);
+    p = put::u64(p, f.cookie);
+    p = put::u64(p, f.cookie_mask);
+    p = put::u8(p, f.table_id);
+    p = put::u8(p, static_cast<uint8_t>(f.command));
+    p = put::u16(p, f.idle_timeout);
+    p = put::u16(p, f.hard_timeout);
+    p = put::u16(p, f.priority);
+    p = put::u32(p, f.buffer_id);
+    p = put::u32(p, f.out_port);
+    p = put::u32(p, f.out_group);
+    p = put::u16(p, f.flags);
+    put::u16(p, 0);
     if (auto s = encode_match(w, f.match); !s) return s;
     encode_instructions(w, f.actions, f.match);
     return {};
