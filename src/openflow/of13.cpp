@@ -63,10 +63,6 @@ constexpr uint32_t oxm_word(uint8_t field) {
   return (uint32_t{kOxmClassBasic} << 16) | (uint32_t{field} << 9) | oxm_len(field);
 }
 
-// Inlined: called for every field of every match and set-field (callgrind showed
-// it as a call of its own, 500 instructions per decision).
-[[gnu::always_inline]] inline void oxm_header(ByteWriter& w, uint8_t field) { w.u32(oxm_word(field)); }
-
 // Actions and instructions.
 constexpr uint16_t kActOutput = 0, kActSetField = 25;
 constexpr uint16_t kActMaxKnown = 27;  // POP_PBB; 0xffff is EXPERIMENTER
