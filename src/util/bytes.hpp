@@ -20,6 +20,21 @@
 
 namespace fulcrum {
 
+// Network (big-endian) to host order and back: the same swap both ways.
+template <typename T>
+constexpr T swap_be(T v) {
+  static_assert(sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8);
+  if constexpr (std::endian::native == std::endian::big || sizeof(T) == 1) {
+    return v;
+  } else if constexpr (sizeof(T) == 2) {
+    return __builtin_bswap16(v);
+  } else if constexpr (sizeof(T) == 4) {
+    return __builtin_bswap32(v);
+  } else {
+    return __builtin_bswap64(v);
+  }
+}
+
 class ByteReader {
  public:
   ByteReader() = default;
@@ -85,15 +100,7 @@ class ByteReader {
     T v;
     std::memcpy(&v, buf_.data() + pos_, sizeof(T));
     pos_ += sizeof(T);
-    if constexpr (std::endian::native == std::endian::big || sizeof(T) == 1) {
-      return v;
-    } else if constexpr (sizeof(T) == 2) {
-      return __builtin_bswap16(v);
-    } else if constexpr (sizeof(T) == 4) {
-      return __builtin_bswap32(v);
-    } else {
-      return __builtin_bswap64(v);
-    }
+    return swap_be(v);
   }
   uint64_t read_be(std::size_t n) {
     if (!can_read(n)) {
@@ -170,7 +177,7 @@ class ByteWriter {
     ensure(1);
     data_[pos_++] = v;
   }
-  void u16(uint16_t v) { store(to_be(v)); }
+  void u16(uint16_t v) { store(swap_be(v)); }
   void u24(uint32_t v) {
     ensure(3);
     data_[pos_] = static_cast<uint8_t>(v >> 16);
@@ -178,8 +185,8 @@ class ByteWriter {
     data_[pos_ + 2] = static_cast<uint8_t>(v);
     pos_ += 3;
   }
-  void u32(uint32_t v) { store(to_be(v)); }
-  void u64(uint64_t v) { store(to_be(v)); }
+  void u32(uint32_t v) { store(swap_be(v)); }
+  void u64(uint64_t v) { store(swap_be(v)); }
   void bytes(std::span<const uint8_t> b) {
     if (b.empty()) return;
     ensure(b.size());
@@ -249,18 +256,6 @@ class ByteWriter {
       resize_(vec_, pos_ + (n > kSlab ? n : kSlab), data_, end_);
   }
   template <typename T>
-  static T to_be(T v) {
-    if constexpr (std::endian::native == std::endian::big) {
-      return v;
-    } else if constexpr (sizeof(T) == 2) {
-      return __builtin_bswap16(v);
-    } else if constexpr (sizeof(T) == 4) {
-      return __builtin_bswap32(v);
-    } else {
-      return __builtin_bswap64(v);
-    }
-  }
-  template <typename T>
   void store(T be) {
     ensure(sizeof(T));
     std::memcpy(data_ + pos_, &be, sizeof(T));
@@ -283,15 +278,7 @@ inline uint8_t* u8(uint8_t* p, uint8_t v) {
 }
 template <typename T>
 inline uint8_t* be(uint8_t* p, T v) {
-  if constexpr (std::endian::native == std::endian::little) {
-    if constexpr (sizeof(T) == 2) {
-      v = __builtin_bswap16(v);
-    } else if constexpr (sizeof(T) == 4) {
-      v = __builtin_bswap32(v);
-    } else {
-      v = __builtin_bswap64(v);
-    }
-  }
+  v = swap_be(v);
   std::memcpy(p, &v, sizeof(T));
   return p + sizeof(T);
 }
