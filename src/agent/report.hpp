@@ -35,6 +35,9 @@ inline constexpr uint16_t kPctScale = 10000;  // 100.00 %
 inline constexpr std::size_t kMinKeyLen = 16;
 inline constexpr uint8_t kFlagHealthy = 0x01;
 inline constexpr uint8_t kFlagCgroupScoped = 0x02;
+// Advisory (AGENT.md, versioning rules): the reserved field carries the CPU
+// capacity the cpu figure is relative to, in thousandths of a CPU.
+inline constexpr uint8_t kFlagCpuCapacity = 0x04;
 
 struct Report {
   bool healthy = true;         // flags bit 0: the agent's service check passed (or none is configured)
@@ -47,6 +50,9 @@ struct Report {
   uint32_t interval_ms = 0;    // the agent's report interval (> 0): lets the receiver judge silence
   uint32_t key_id = 0;         // which shared key made the MAC (key rotation)
   Ipv4Addr sender_ip;          // the agent's own address; must equal the packet's IPv4 source
+  // The CPUs cpu_pct is relative to (the cgroup's quota / period, or the
+  // machine's CPUs), in thousandths; 0: not given. Flags bit 2 + reserved.
+  uint16_t cpu_capacity_milli = 0;
 
   friend bool operator==(const Report&, const Report&) = default;
 };
