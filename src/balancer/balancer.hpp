@@ -128,6 +128,7 @@ struct AgentSample {
   double cpu_pct = 0;
   double memory_pct = 0;
   uint32_t established = 0;
+  std::optional<double> cpu_capacity;  // CPUs cpu_pct is relative to, when the agent says
   bool healthy = true;
   TimePoint at{};
 };

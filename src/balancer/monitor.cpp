@@ -6,6 +6,7 @@
 
 #include "agent/report.hpp"
 #include "balancer/balancer.hpp"
+#include "balancer/policies/combined.hpp"
 #include "balancer/scoring.hpp"
 #include "packet/packet.hpp"
 
@@ -37,6 +38,17 @@ std::string opt_str(const std::optional<double>& v, const char* unit) {
   return v ? fmt::format("{:.1f}{}", *v, unit) : std::string("-");
 }
 
+// How combined sees the backend (empty for other policies): its per-request
+// service time (measured or assumed), virtual queue, utilisation by what it
+// sent, the connections it counted on their way at the latest report, and the
+// cost of the next connection there.
+std::string combined_str(const VipState& vip, const BackendView& v) {
+  if (!vip.policy || vip.policy->kind() != PolicyKind::Combined || !v.available) return {};
+  const auto e = static_cast<const CombinedPolicy&>(*vip.policy).estimate(v);
+  return fmt::format(" combined=[s {:.1f}ms{} wait {:.0f}ms rho {:.2f} in_flight {:.0f} cost {:.0f}ms]", e.s * 1000,
+                     e.measured ? "" : "(assumed)", e.wait_s * 1000, e.rho, e.in_flight, e.cost_s * 1000);
+}
+
 }  // namespace
 
 BackendView Balancer::view(const VipState& vip, const BackendState& b, TimePoint now) const {
@@ -48,6 +60,7 @@ BackendView Balancer::view(const VipState& vip, const BackendState& b, TimePoint
   const Duration max_age = vip.spec->scoring.max_age;
   if (b.agent && now - b.agent->at <= max_age) {
     v.cpu_pct = b.agent->cpu_pct;
+    v.cpu_capacity = b.agent->cpu_capacity;
     v.memory_pct = b.agent->memory_pct;
     v.established = b.agent->established;
     v.assigned_last_interval = b.assigned_last_interval;
@@ -229,10 +242,10 @@ void Balancer::monitor_tick(SwitchState& sw, TimePoint now, Outbox& out) {
         ScoreBreakdown sc = score_breakdown(v, vip.spec->scoring);
         spdlog::info(
             "metrics vip={} backend={} state={} active={} total={} cpu={} mem={} rtt={} avail_bw={} "
-            "norm=[cpu {:.0f} mem {:.0f} lat {:.0f} bw {:.0f}] score={:.1f} since_report={} dpid={}",
+            "norm=[cpu {:.0f} mem {:.0f} lat {:.0f} bw {:.0f}] score={:.1f} since_report={}{} dpid={}",
             vip.spec->ip.str(), b.spec.ip.str(), state_name(b), b.active, b.total, opt_str(v.cpu_pct, "%"),
             opt_str(v.memory_pct, "%"), opt_str(v.rtt_ms, "ms"), opt_str(v.avail_bw_kbps, "kb/s"), sc.cpu, sc.memory,
-            sc.latency, sc.bandwidth, sc.total, b.assigned_since_report, dpid_str(sw.dpid));
+            sc.latency, sc.bandwidth, sc.total, b.assigned_since_report, combined_str(vip, v), dpid_str(sw.dpid));
       }
     }
   }
@@ -555,6 +568,7 @@ void Balancer::handle_agent_report(SwitchState& sw, VipState& vip, const pkt::Pa
   s.cpu_pct = report->cpu_pct_x100 / 100.0;
   s.memory_pct = report->mem_pct_x100 / 100.0;
   s.established = report->established;
+  if (report->cpu_capacity_milli > 0) s.cpu_capacity = report->cpu_capacity_milli / 1000.0;
   s.healthy = report->healthy;
   s.at = now;
   // One agent feeds every VIP whose pool holds its backend.

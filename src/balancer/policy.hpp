@@ -22,6 +22,7 @@ struct BackendView {
   // Fresh measurements; the core passes nullopt for a metric that is unknown
   // or older than ScoringConfig::max_age, which scoring counts as worst.
   std::optional<double> cpu_pct;        // agent report, 0..100
+  std::optional<double> cpu_capacity;   // agent report: the CPUs cpu_pct is relative to (quota)
   std::optional<double> memory_pct;     // agent report, 0..100
   std::optional<double> rtt_ms;         // smoothed ICMP probe RTT
   std::optional<double> avail_bw_kbps;  // port capacity minus measured transmit rate

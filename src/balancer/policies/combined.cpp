@@ -14,6 +14,32 @@ double seconds(TimePoint t) { return std::chrono::duration<double>(t.time_since_
 
 }  // namespace
 
+int64_t RecentPicks::bucket_of(double t_s) { return static_cast<int64_t>(std::floor(t_s / kBucketS)); }
+
+void RecentPicks::add(double now_s) {
+  const int64_t k = bucket_of(now_s);
+  if (head_ == INT64_MIN || k - head_ >= static_cast<int64_t>(kBuckets)) {
+    count_.fill(0);
+    head_ = k;
+  } else {
+    // Buckets between the latest pick and now are empty (a clock that went
+    // back counts in the latest bucket).
+    for (; head_ < k; ++head_) count_[static_cast<std::size_t>(head_ + 1) % kBuckets] = 0;
+  }
+  ++count_[static_cast<std::size_t>(head_) % kBuckets];
+}
+
+double RecentPicks::within(double now_s, double window_s) const {
+  if (head_ == INT64_MIN || window_s <= 0) return 0;
+  const int64_t oldest =
+      std::max(bucket_of(now_s - std::min(window_s, kSpanS)), bucket_of(now_s) - static_cast<int64_t>(kBuckets) + 1);
+  double n = 0;
+  for (int64_t k = std::max(oldest, head_ - static_cast<int64_t>(kBuckets) + 1); k <= head_; ++k) {
+    n += count_[static_cast<std::size_t>(k) % kBuckets];
+  }
+  return n;
+}
+
 CombinedPolicy::Track& CombinedPolicy::track(const BackendView& b, uint32_t index) {
   if (index < tracks_.size() && tracks_[index].ip == b.ip) return tracks_[index];
   // The pool changed (or first sight): keep the state of backends still in
@@ -31,19 +57,29 @@ CombinedPolicy::Track& CombinedPolicy::track(const BackendView& b, uint32_t inde
   return tracks_[index];
 }
 
-void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
+void CombinedPolicy::observe_report(Track& t, const BackendView& b, bool consecutive) const {
   const uint32_t sent = b.assigned_last_interval.value_or(0);
+  const double now_s = seconds(b.now);
+  const double rtt_s = b.rtt_ms ? std::max(0.0, *b.rtt_ms) / 1000.0 : 0.0;
+  // Sent within the last 2 RTT: not yet arrived when the agent counted (the
+  // request arrives 1.5 RTT after the pick, the report takes 0.5 RTT back).
+  const double in_flight = t.recent.within(now_s, kInFlightRtts * rtt_s);
+  const double in_flight_before = consecutive ? t.in_flight : in_flight;
   // The connections the interval's CPU served: those sent in it, plus those
-  // in progress at its start, minus those still in progress at its end (the
-  // agent's established count at both reports; just `sent` when unknown).
-  // Sent alone overstates it while a queue builds, and the CPU of requests
-  // sent late in the interval falls in the next one.
-  int64_t served = sent;
+  // on their way or in progress at its start, minus those on their way or
+  // still in progress at its end (the agent's established count at both
+  // reports; without it, only the ones on their way). Sent alone overstates
+  // it while a queue builds or while connections are on a long way there
+  // (the start of a run: a far backend looked cheaper per request by the
+  // share of the interval its first requests spent on the way), and the CPU
+  // of requests sent late in the interval falls in the next one.
+  double served = static_cast<double>(sent) + in_flight_before - in_flight;
   const bool counted = t.established && b.established;
-  if (counted) served += int64_t{*t.established} - int64_t{*b.established};
-  if (b.cpu_pct && b.assigned_last_interval && served >= int64_t{kMinSample} && b.report_interval_s > 0) {
+  if (counted) served += static_cast<double>(int64_t{*t.established} - int64_t{*b.established});
+  t.in_flight = in_flight;
+  if (b.cpu_pct && b.assigned_last_interval && served >= double{kMinSample} && b.report_interval_s > 0) {
     const double cpu = std::clamp(*b.cpu_pct, 0.0, 100.0);
-    const double sample = std::clamp(cpu / 100.0 * b.report_interval_s / static_cast<double>(served), 1e-4, 10.0);
+    const double sample = std::clamp(cpu / 100.0 * b.report_interval_s / served, 1e-4, 10.0);
     // Saturated and counted by `sent` alone: more were sent than served, so
     // the sample is only a lower bound. With the established counts the
     // served are counted, and the sample stands either way (a ratchet there
@@ -66,12 +102,8 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b) const {
   if (b.established) {
     // The report's count of connections in progress replaces the virtual
     // queue, both ways, plus those sent that had not arrived when it was
-    // measured (about 2 RTT of the rate sent: on their way there, and the
-    // report's way back).
+    // measured.
     const Terms now = terms(t, b);
-    const double now_s = seconds(b.now);
-    const double rtt_s = b.rtt_ms ? std::max(0.0, *b.rtt_ms) / 1000.0 : 0.0;
-    const double in_flight = rate_at(t, now_s) * 2 * rtt_s;
     t.busy_until_s = now_s + (static_cast<double>(*b.established) + in_flight) * now.s;
   }
   t.established = b.established;
@@ -102,13 +134,29 @@ double CombinedPolicy::rate_at(const Track& t, double now_s) const {
   return t.rate * std::exp(-std::max(0.0, now_s - t.rate_at_s) / cfg_.rate_window_s);
 }
 
+double CombinedPolicy::service_of(const Track& t) const {
+  if (t.measured) return t.service_s;
+  if (t.capacity && *t.capacity > 0 && unmeasured_cpu_s_ > 0) return unmeasured_cpu_s_ / *t.capacity;
+  return unmeasured_s_;
+}
+
 void CombinedPolicy::update_reference() {
-  double least = 0;
-  bool any = false;
+  const double prior_s = cfg_.service_prior_ms / 1000.0;
+  double least = 0, least_cpu = 0, most_capacity = 0;
+  bool any = false, any_cpu = false;
   for (const Track& t : tracks_) {
-    if (t.measured && (!any || t.service_s < least)) least = t.service_s, any = true;
+    const bool sized = t.capacity && *t.capacity > 0;
+    if (sized) most_capacity = std::max(most_capacity, *t.capacity);
+    if (!t.measured) continue;
+    if (!any || t.service_s < least) least = t.service_s, any = true;
+    if (sized && (!any_cpu || t.service_s * *t.capacity < least_cpu))
+      least_cpu = t.service_s * *t.capacity, any_cpu = true;
   }
-  unmeasured_s_ = any ? least : cfg_.service_prior_ms / 1000.0;
+  unmeasured_s_ = any ? least : prior_s;
+  // With capacities, a backend of half the CPU is assumed half as fast: as
+  // the least CPU time per request measured, or, before any measurement, the
+  // prior for the largest capacity of the pool.
+  unmeasured_cpu_s_ = any_cpu ? least_cpu : (any ? 0 : prior_s * most_capacity);
 }
 
 CombinedPolicy::Estimate CombinedPolicy::estimate(const BackendView& b) const {
@@ -118,7 +166,7 @@ CombinedPolicy::Estimate CombinedPolicy::estimate(const BackendView& b) const {
     if (k.ip == b.ip) t = k;
   }
   const Terms r = terms(t, b);
-  return Estimate{service_of(t), t.measured, r.s, r.wait_s, r.rho, r.path_s, r.transfer_s, r.cost_s};
+  return Estimate{service_of(t), t.measured, t.in_flight, r.s, r.wait_s, r.rho, r.path_s, r.transfer_s, r.cost_s};
 }
 
 std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, const ConnKey& /*key*/) {
@@ -130,9 +178,11 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     if (!eligible(b)) continue;
     any = true;
     Track& t = track(b, i);
+    if (b.cpu_capacity) t.capacity = b.cpu_capacity;
     if (b.report_seq != t.report_seq) {
+      const bool consecutive = b.report_seq == t.report_seq + 1;
       t.report_seq = b.report_seq;
-      observe_report(t, b);
+      observe_report(t, b, consecutive);
     }
   }
   if (!any) return std::nullopt;
@@ -180,6 +230,7 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
   const double now_s = seconds(pool[chosen].now);
   t.rate = rate_at(t, now_s) + 1 / cfg_.rate_window_s;
   t.rate_at_s = now_s;
+  t.recent.add(now_s);
   return chosen;
 }
 

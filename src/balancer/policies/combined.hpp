@@ -60,12 +60,37 @@
 // BackendView::now), so tests pin every pick with a fake clock.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
 #include "balancer/policy.hpp"
 
 namespace fulcrum::lb {
+
+// The picks of one backend over the last ~1.3 s, counted in 20 ms buckets:
+// how many of the connections sent to it cannot have reached it yet when a
+// report arrives (those sent within the last 2 RTT). A decayed rate answers
+// that badly at the start of a run, when it has not caught up with the
+// arrivals: it made a far backend that had 8 connections on their way look
+// empty at the first report. Fixed size; no allocation.
+class RecentPicks {
+ public:
+  static constexpr double kBucketS = 0.02;
+  static constexpr std::size_t kBuckets = 64;
+  static constexpr double kSpanS = kBucketS * kBuckets;
+
+  void add(double now_s);
+  // Picks in the last window_s (at most kSpanS) before now_s, by whole
+  // buckets: the bucket holding now_s - window_s counts in full.
+  [[nodiscard]] double within(double now_s, double window_s) const;
+
+ private:
+  [[nodiscard]] static int64_t bucket_of(double t_s);
+  std::array<uint32_t, kBuckets> count_{};
+  int64_t head_ = INT64_MIN;  // bucket of the latest pick
+};
 
 class CombinedPolicy final : public Policy {
  public:
@@ -74,8 +99,9 @@ class CombinedPolicy final : public Policy {
   static constexpr double kSaturatedPct = 95;       // CPU at which a sample is only a lower bound
   static constexpr double kMinBandwidthKbps = 100;  // floor of the transfer term (and unknown bandwidth)
   static constexpr double kMaxMemoryFactor = 10;
-  static constexpr double kMaxRho = 0.99;  // the utilisation term's cap (cost x 10^4)
-  static constexpr double kIdlePct = 50;   // below, with no connection from us: the report is idle
+  static constexpr double kMaxRho = 0.99;     // the utilisation term's cap (cost x 10^4)
+  static constexpr double kIdlePct = 50;      // below, with no connection from us: the report is idle
+  static constexpr double kInFlightRtts = 2;  // a connection reaches the agent's count 2 RTT after the pick
 
   // Deterministic: it draws nothing from the Rng (near ties go to the least
   // recently picked), which the signature keeps for symmetry with the others.
@@ -87,7 +113,8 @@ class CombinedPolicy final : public Policy {
   struct Estimate {
     double service_s = 0;  // measured (or assumed) time per request, before memory and weight
     bool measured = false;
-    double s = 0;  // service_s * memory factor / weight
+    double in_flight = 0;  // sent within 2 RTT of the latest report: not yet in its counts
+    double s = 0;          // service_s * memory factor / weight
     double wait_s = 0;
     double rho = 0;  // utilisation by the connections sent (rate x s)
     double path_s = 0;
@@ -106,29 +133,37 @@ class CombinedPolicy final : public Policy {
     bool measured = false;
     bool idle_unused = false;  // the latest report: idle, and no connection from us in its interval
     double service_s = 0;
+    std::optional<double> capacity;       // CPUs the reported CPU is relative to (latest report)
     double busy_until_s = 0;              // virtual queue: when the backend's known work ends
     std::optional<uint32_t> established;  // in the previous report
     double rate = 0;                      // connections/s sent to it, decayed, as of rate_at_s
     double rate_at_s = 0;
     uint64_t last_pick = 0;  // picks_ when it was last chosen (0: never)
+    RecentPicks recent;
+    double in_flight = 0;  // connections on their way at the previous report
   };
   struct Terms {
     double s, arrive_s, wait_s, rho, path_s, transfer_s, cost_s;
   };
   Track& track(const BackendView& b, uint32_t index);
-  void observe_report(Track& t, const BackendView& b) const;
-  // The service time the policy uses: measured, or the reference below.
-  [[nodiscard]] double service_of(const Track& t) const { return t.measured ? t.service_s : unmeasured_s_; }
+  void observe_report(Track& t, const BackendView& b, bool consecutive) const;
+  // The service time the policy uses: measured, or the reference below
+  // (scaled by the backend's capacity when the agents report capacities).
+  [[nodiscard]] double service_of(const Track& t) const;
   [[nodiscard]] Terms terms(const Track& t, const BackendView& b) const;
   // Connections/s sent to the backend, decayed to now_s.
   [[nodiscard]] double rate_at(const Track& t, double now_s) const;
-  // The least measured service time among the tracked backends, or the prior.
+  // What an unmeasured backend is assumed to take: the least measured
+  // service time among the tracked backends, or the prior; and, from the
+  // backends whose agents report their capacity, the least CPU time per
+  // request (service x capacity), which scales by each backend's capacity.
   void update_reference();
 
   ScoringConfig cfg_;
-  std::vector<Track> tracks_;  // by pool index, re-matched by address when the pool changes
-  std::vector<Terms> terms_;   // scratch, by pool index (cost infinite when not eligible)
-  double unmeasured_s_ = 0;    // what an unmeasured backend is assumed to take per request
+  std::vector<Track> tracks_;    // by pool index, re-matched by address when the pool changes
+  std::vector<Terms> terms_;     // scratch, by pool index (cost infinite when not eligible)
+  double unmeasured_s_ = 0;      // what an unmeasured backend is assumed to take per request
+  double unmeasured_cpu_s_ = 0;  // ... in CPU-seconds, for backends of known capacity (0: none known)
   uint64_t picks_ = 0;
 };
 

@@ -196,10 +196,18 @@ TEST(Combined, VirtualQueueDrainsWithTime) {
   EXPECT_NEAR(p.estimate(far[0]).wait_s, 0.010, 1e-9);
 }
 
+// A backend next to the switch (RTT 0): no connection is ever on its way when
+// a report arrives, so the served are exactly those the reports say.
+std::vector<BackendView> local_one() {
+  std::vector<BackendView> one{delayed_pool()[0]};
+  one[0].rtt_ms = 0;
+  return one;
+}
+
 TEST(Combined, ServiceTimeIsMeasuredFromReportsAndSmoothed) {
   ScriptedRng rng;
   CombinedPolicy p(exact_cfg(), rng);
-  std::vector<BackendView> one{delayed_pool()[0]};
+  std::vector<BackendView> one = local_one();
   auto service = [&] {
     EXPECT_EQ(p.pick(one, kKey), 0u);  // a pick takes the report in
     return p.estimate(one[0]).service_s;
@@ -239,7 +247,7 @@ TEST(Combined, ServiceTimeIsMeasuredFromReportsAndSmoothed) {
 TEST(Combined, SaturatedSampleWithEstablishedCountsIsTakenBothWays) {
   ScriptedRng rng;
   CombinedPolicy p(exact_cfg(), rng);
-  std::vector<BackendView> one{delayed_pool()[0]};
+  std::vector<BackendView> one = local_one();
   auto service = [&] {
     EXPECT_EQ(p.pick(one, kKey), 0u);
     return p.estimate(one[0]).service_s;
@@ -261,7 +269,7 @@ TEST(Combined, SaturatedSampleWithEstablishedCountsIsTakenBothWays) {
 TEST(Combined, ServiceSampleCountsTheConnectionsServedNotSent) {
   ScriptedRng rng;
   CombinedPolicy p(exact_cfg(), rng);
-  std::vector<BackendView> one{delayed_pool()[0]};
+  std::vector<BackendView> one = local_one();
   // A first report (none in progress; no sample: nothing to compare with).
   report(one[0], 5, std::nullopt, 0);
   EXPECT_EQ(p.pick(one, kKey), 0u);
@@ -301,15 +309,16 @@ TEST(Combined, EstablishedConnectionsResetTheVirtualQueueBothWays) {
   report(one[0], 10, std::nullopt, 1);
   EXPECT_EQ(p.pick(one, kKey), 0u);
   EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.100, 1e-9);
-  // Far away, the connections sent in the last 2 RTT may not be counted
-  // yet: 3 sent with the clock stopped (3/s) and an RTT of 40 ms add 0.24
-  // of one: the queue ends (2 + 0.24) x 50 = 112 ms from now. This pick
-  // arrives 60 ms from now and queues behind it: 162 ms, 102 ms after the
+  // Far away, the connections sent in the last 2 RTT are not counted yet:
+  // with an RTT of 40 ms, the 3 picks above (the clock stopped) are all on
+  // their way, so the queue ends (2 + 3) x 50 = 250 ms from now. This pick
+  // arrives 60 ms from now and queues behind it: 300 ms, 240 ms after the
   // next one's arrival.
   one[0].rtt_ms = 40;
   report(one[0], 10, std::nullopt, 2);
   EXPECT_EQ(p.pick(one, kKey), 0u);
-  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.102, 1e-9);
+  EXPECT_NEAR(p.estimate(one[0]).in_flight, 3, 1e-9);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.240, 1e-9);
 }
 
 // The burst the previous method made (the near server took ~14 connections
@@ -438,10 +447,15 @@ TEST(Combined, StateFollowsTheBackendWhenThePoolChanges) {
   EXPECT_DOUBLE_EQ(p.estimate(moved[0]).service_s, 0.050);
 }
 
-// The pool below: idle, RTT 1, 2 and 3 ms, so that costs never tie exactly.
+// The pool below: idle, next to the switch (RTT 0: nothing is on its way when
+// a report arrives), with 2, 4 and 6 ms to put a response on what is left of
+// their links, so that costs never tie exactly.
 std::vector<BackendView> near_pool() {
   auto pool = delayed_pool();
-  for (uint32_t i = 0; i < 3; ++i) pool[i].rtt_ms = 1.0 + i;
+  for (uint32_t i = 0; i < 3; ++i) {
+    pool[i].rtt_ms = 0;
+    pool[i].avail_bw_kbps = 4000.0 / (1 + i);
+  }
   return pool;
 }
 
@@ -529,6 +543,104 @@ TEST(Combined, CostsWithinTheTieBandGoToTheLeastRecentlyPicked) {
   narrow.tie_ms = 5;  // 5 ms: b0 and b1 tie again
   CombinedPolicy r(narrow, rng);
   EXPECT_EQ(r.pick(pool, kKey), 0u);
+  EXPECT_EQ(rng.consumed(), 0u);
+}
+
+// ---- connections on their way, and capacities ------------------------------------
+
+TEST(RecentPicks, CountsThePicksWithinAWindowByWholeBuckets) {
+  RecentPicks r;
+  EXPECT_EQ(r.within(1000, 1), 0);  // nothing picked yet
+  r.add(1000.000);
+  r.add(1000.005);
+  r.add(1000.030);  // the next 20 ms bucket
+  r.add(1000.100);
+  EXPECT_EQ(r.within(1000.100, 0), 0);  // an empty window
+  EXPECT_EQ(r.within(1000.100, 0.001), 1);
+  // The bucket holding now - window counts in full: 1000.045 is in the
+  // bucket [1000.040, 1000.060), which holds nothing; 1000.025 in the one
+  // holding 1000.030.
+  EXPECT_EQ(r.within(1000.100, 0.055), 1);
+  EXPECT_EQ(r.within(1000.100, 0.075), 2);
+  EXPECT_EQ(r.within(1000.100, 0.100), 4);
+  // Time passes: the old picks leave the window, then the span.
+  EXPECT_EQ(r.within(1000.500, 0.300), 0);
+  EXPECT_EQ(r.within(1000.500, 0.450), 1);
+  EXPECT_EQ(r.within(1000.500, 10), 4);  // the window is capped at the span, 1.28 s
+  EXPECT_EQ(r.within(1002.000, 10), 0);
+  // A pick after more than the span clears the older ones.
+  r.add(1003.000);
+  EXPECT_EQ(r.within(1003.000, 10), 1);
+  // A clock that went back counts in the latest bucket.
+  r.add(1002.990);
+  EXPECT_EQ(r.within(1003.000, 0.001), 2);
+}
+
+// The first report of a far backend, 1 s into a run at 30 connections/s: the
+// 6 sent in the last 2 RTT (200 ms) had not reached it when the agent counted
+// (the request arrives 1.5 RTT after the pick, the report takes 0.5 RTT
+// back). Counting them as served made a far backend look cheaper per request
+// by the share of the interval its requests spent on the way: the delayed
+// testbed's first report (80 / 57 / 42 % CPU after an even split) then sent
+// most of the next second to the farthest backend.
+TEST(Combined, ConnectionsOnTheirWayAreNotCountedAsServed) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  std::vector<BackendView> one{delayed_pool()[1]};  // RTT 100 ms
+  report(one[0], 1, std::nullopt, 0);               // the report before the run
+  const TimePoint start = kT0;
+  for (int i = 0; i < 30; ++i) {
+    one[0].now = start + ms(1000.0 * i / 30);
+    EXPECT_EQ(p.pick(one, kKey), 0u);
+  }
+  one[0].now = start + ms(1000);
+  // 30 sent, 60 % of the quota busy, nothing in progress at either end: the
+  // 24 that arrived took 25 ms each, not 20 ms.
+  report(one[0], 60, 30, 0);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).in_flight, 6, 1e-9);
+  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.6 / 24, 1e-12);
+  // The next interval at the same rate: the 6 on their way at the previous
+  // report arrived in it, and 7 others are on their way now (the 20 ms
+  // bucket holding now - 2 RTT, 1.801 s, counts in full, and holds the pick
+  // at 1.800 s): of the 31 sent since, 30 served.
+  for (int i = 0; i < 30; ++i) {
+    one[0].now = start + ms(1000 + 1000.0 * (i + 1) / 30);
+    EXPECT_EQ(p.pick(one, kKey), 0u);
+  }
+  one[0].now = start + ms(2000 + 1);
+  report(one[0], 75, 31, 0);  // the 31 picks since the last report
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).in_flight, 7, 1e-9);
+  const double first = 0.6 / 24;
+  EXPECT_NEAR(p.estimate(one[0]).service_s, first + 0.3 * (0.75 / 30 - first), 1e-12);
+}
+
+// Agents that report their CPU capacity (the quota the CPU figure is
+// relative to) make the unmeasured assumption scale: a backend with half the
+// CPU is assumed half as fast as the least CPU time per request measured, or,
+// before any measurement, than the prior for the largest capacity.
+TEST(Combined, UnmeasuredBackendsAreAssumedToScaleWithTheirCapacity) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);  // prior 20 ms
+  auto pool = near_pool();
+  pool[0].cpu_capacity = 0.4;
+  pool[1].cpu_capacity = 0.2;
+  pool[2].cpu_capacity = std::nullopt;  // an agent that does not say
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[0]).service_s, 0.020);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[1]).service_s, 0.040);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.020);  // no capacity: the prior
+  // b0 measured: 50 % of 0.4 CPU for 1 s over 10 requests = 20 ms of CPU
+  // each, 50 ms per request at its quota. b1 (0.2 CPU) is assumed 100 ms,
+  // b2 (no capacity) as fast as the fastest measured, 50 ms.
+  report(pool[0], 50, 10);
+  pool[0].cpu_capacity = 0.4;
+  EXPECT_EQ(p.pick(pool, kKey), 2u);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[0]).service_s, 0.050);
+  EXPECT_FALSE(p.estimate(pool[1]).measured);
+  EXPECT_NEAR(p.estimate(pool[1]).service_s, 0.100, 1e-12);
+  EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.050);
   EXPECT_EQ(rng.consumed(), 0u);
 }
 

@@ -8,15 +8,19 @@
 //   CPU demand (mean `mean_demand_s` CPU-seconds). The arrival sequence is
 //   generated up front from `arrival_seed`, so every policy sees the same one.
 // - Backend i is a processor-sharing server of `capacity` CPUs behind a link
-//   of one-way delay `one_way_ms`. A request's response time is two round
-//   trips (TCP handshake, then request and response) plus its sojourn in the
-//   server.
+//   of one-way delay `one_way_ms`. A request reaches the server 1.5 round
+//   trips after the policy picks it (the SYN, the SYN-ACK, then the ACK with
+//   the request), and its response takes one more one-way delay: its
+//   response time is two round trips (TCP handshake, then request and
+//   response) plus its sojourn in the server.
 // - Agent reports every `report_interval_s`, staggered per backend: CPU % =
 //   the fraction of the last interval the server was busy; memory % =
 //   `memory_base_pct` + `memory_per_request_pct` per request in service.
-//   A report resets the backend's assigned_since_report and carries the
-//   number of requests in service (the agent's established connections); the
-//   view passes the connections sent in the interval it measured.
+//   A report carries the number of requests in service (the agent's
+//   established connections) and reaches the controller one one-way delay
+//   after it was measured; its arrival resets the backend's
+//   assigned_since_report, and the view passes the connections sent between
+//   the last two arrivals (what the core counts).
 // - Policies get the simulated time in BackendView::now.
 // - Every `report_interval_s` the monitor probes each backend's RTT (2 x
 //   one-way delay, smoothed like the core, EWMA 0.3) and reads port
@@ -36,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <tuple>
 #include <vector>
 
 #include "balancer/policy.hpp"
@@ -154,6 +159,10 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
     uint64_t reports = 0;
     std::optional<uint32_t> assigned_last;
     uint32_t established = 0;
+    // A report on its way to the controller.
+    double report_arrives = INFINITY;
+    double pending_cpu = 0, pending_memory = 0;
+    uint32_t pending_established = 0;
   };
   std::vector<State> st(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -165,7 +174,10 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
   double next_monitor = p.report_interval_s * 0.5;
   std::priority_queue<std::pair<double, std::size_t>, std::vector<std::pair<double, std::size_t>>, std::greater<>>
       expiries;
-  std::vector<uint32_t> job_backend(arrivals.size(), 0);
+  // Requests on their way to a server: (arrival there, backend, job).
+  std::priority_queue<std::tuple<double, std::size_t, std::size_t>,
+                      std::vector<std::tuple<double, std::size_t, std::size_t>>, std::greater<>>
+      on_the_way;
   std::vector<double> response_ms;
   std::vector<uint64_t> count(n, 0);
   std::vector<BackendView> views(n);
@@ -179,23 +191,29 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
     double t_arr = next_arrival < arrivals.size() ? arrivals[next_arrival].t : INFINITY;
     double t_done = INFINITY;
     std::size_t done_at = 0;
-    double t_report = INFINITY;
-    std::size_t report_at = 0;
+    double t_report = INFINITY, t_delivered = INFINITY;
+    std::size_t report_at = 0, delivered_at = 0;
     for (std::size_t i = 0; i < n; ++i) {
       double c = st[i].server->next_completion();
       if (c < t_done) t_done = c, done_at = i;
       if (st[i].next_report < t_report) t_report = st[i].next_report, report_at = i;
+      if (st[i].report_arrives < t_delivered) t_delivered = st[i].report_arrives, delivered_at = i;
     }
     double t_exp = expiries.empty() ? INFINITY : expiries.top().first;
+    const double t_reach = on_the_way.empty() ? INFINITY : std::get<0>(on_the_way.top());
     if (next_arrival >= arrivals.size() && outstanding == 0) break;
 
-    const double t = std::min({t_arr, t_done, t_report, t_exp, next_monitor});
-    if (t == t_done) {
+    const double t = std::min({t_arr, t_done, t_report, t_delivered, t_reach, t_exp, next_monitor});
+    if (t == t_reach) {
+      const auto [when, i, job] = on_the_way.top();
+      on_the_way.pop();
+      st[i].server->add(t, arrivals[job].demand, job);
+    } else if (t == t_done) {
       uint64_t job = st[done_at].server->complete(t);
       --outstanding;
       const Arrival& a = arrivals[job];
       if (a.t >= p.warmup_s) {
-        response_ms.push_back((t - a.t) * 1000 + 4 * p.backends[done_at].one_way_ms);
+        response_ms.push_back((t - a.t) * 1000 + p.backends[done_at].one_way_ms);
         ++count[done_at];
       }
       st[done_at].sent_kbit += p.response_kbit;
@@ -207,16 +225,23 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
     } else if (t == t_report) {
       State& s = st[report_at];
       const double busy = s.server->take_busy(t);
-      s.cpu = std::min(100.0, 100.0 * busy / p.report_interval_s);
-      s.memory =
+      s.pending_cpu = std::min(100.0, 100.0 * busy / p.report_interval_s);
+      s.pending_memory =
           std::min(100.0, p.memory_base_pct + p.memory_per_request_pct * static_cast<double>(s.server->in_service()));
+      s.pending_established = static_cast<uint32_t>(s.server->in_service());
+      s.report_arrives = t + p.backends[report_at].one_way_ms / 1000;
+      s.next_report = t + p.report_interval_s;
+    } else if (t == t_delivered) {
+      State& s = st[delivered_at];
+      s.cpu = s.pending_cpu;
+      s.memory = s.pending_memory;
+      s.established = s.pending_established;
       s.assigned_last = s.reported ? std::optional<uint32_t>(s.assigned) : std::nullopt;
-      s.established = static_cast<uint32_t>(s.server->in_service());
       ++s.reports;
       s.reported = true;
       s.report_time = t;
       s.assigned = 0;
-      s.next_report = t + p.report_interval_s;
+      s.report_arrives = INFINITY;
     } else if (t == next_monitor) {
       for (std::size_t i = 0; i < n; ++i) {
         State& s = st[i];
@@ -230,7 +255,6 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
       next_monitor = t + p.report_interval_s;
     } else {
       // A new connection: ask the policy, with views as the core builds them.
-      const Arrival& a = arrivals[next_arrival];
       for (std::size_t i = 0; i < n; ++i) {
         const State& s = st[i];
         BackendView v;
@@ -242,6 +266,7 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
         const bool monitor_fresh = s.probed && t - s.probe_time <= max_age;
         if (report_fresh) {
           v.cpu_pct = s.cpu, v.memory_pct = s.memory;
+          v.cpu_capacity = p.backends[i].capacity;
           v.established = s.established;
           v.assigned_last_interval = s.assigned_last;
           v.report_interval_s = p.report_interval_s;
@@ -261,7 +286,7 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
         State& s = st[*chosen];
         ++s.active;
         ++s.assigned;
-        s.server->add(t, a.demand, next_arrival);
+        on_the_way.emplace(t + 3 * p.backends[*chosen].one_way_ms / 1000, *chosen, next_arrival);
         ++outstanding;
       }
       ++next_arrival;
