@@ -31,19 +31,22 @@
 // The four criteria of the paper, in seconds:
 // - CPU: service(b) is measured from the agent reports: busy time over the
 //   report's interval (CPU relative to the backend's quota) divided by the
-//   connections Fulcrum sent it in that interval, smoothed (EWMA 0.3), only
+//   connections it served in that interval (those Fulcrum sent it, corrected
+//   by the agent's established counts and by the connections on their way,
+//   RecentPicks, at both ends), smoothed (EWMA 0.3), only
 //   from intervals with at least 2 connections; when the agent gives no
 //   established counts (served = sent), it can only rise while the backend
 //   reports >= 95 % CPU (there the sent outnumber the served). Until
 //   measured, a backend is assumed as fast as the fastest measured one of the
 //   pool (optimism: it gets connections, so it gets measured), or
-//   ScoringConfig::service_prior_ms when none is. An estimate slower than the
+//   ScoringConfig::service_prior_ms when none is; when agents report their
+//   CPU capacity, in CPU time per request, scaled by each one's capacity. An estimate slower than the
 //   fastest other is dropped when the backend reports itself idle (< 50 %
 //   CPU, no connection from us in the interval): while we avoid it, nothing
 //   can refresh it, and the contention it measured may be gone; the backend
 //   is then re-measured with real connections. A report resets the virtual
 //   queue, both ways, to (the agent's count of established connections + the
-//   rate sent x 2 RTT, those not yet counted) x s.
+//   connections sent within 2 RTT, not yet counted) x s.
 // - latency: the smoothed probe RTT, round_trips times (a connection pays the
 //   handshake and the request/response); unknown: the range's worst (150 ms).
 // - bandwidth: the time to put a response on what is left of the link,
