@@ -139,6 +139,8 @@ class HostSampler final : public Sampler {
     if (prev_) s.cpu_pct = cpu_pct_between(*prev_, *cpu);
     prev_ = *cpu;
     s.mem_pct = host_mem_pct(*mem);
+    // The aggregate line sums every online CPU's ticks.
+    if (const unsigned ncpu = count_cpus(*st); ncpu > 0) s.cpu_capacity = static_cast<double>(ncpu);
     return s;
   }
   [[nodiscard]] bool cgroup_scoped() const override { return false; }
@@ -204,6 +206,7 @@ class CgroupV1Sampler final : public Sampler {
 
     Sample s;
     s.cpu_pct = cpu_.update(static_cast<uint64_t>(*usage), mono_ns, *capacity);
+    s.cpu_capacity = *capacity;
     s.mem_pct = cgroup_mem_pct(static_cast<uint64_t>(*used), inactive.value_or(0),
                                *limit > 0 ? std::optional<uint64_t>(static_cast<uint64_t>(*limit)) : std::nullopt,
                                mem->total_bytes);
@@ -250,6 +253,7 @@ class CgroupV2Sampler final : public Sampler {
 
     Sample s;
     s.cpu_pct = cpu_.update(*usage_us * 1000, mono_ns, *capacity);
+    s.cpu_capacity = *capacity;
     s.mem_pct = cgroup_mem_pct(static_cast<uint64_t>(*current), parse_keyed_u64(*stat, "inactive_file").value_or(0),
                                max && *max > 0 ? std::optional<uint64_t>(static_cast<uint64_t>(*max)) : std::nullopt,
                                mem->total_bytes);

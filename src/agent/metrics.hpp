@@ -89,6 +89,9 @@ std::optional<std::filesystem::path> cgroup_dir(const std::vector<CgroupMount>& 
 struct Sample {
   std::optional<double> cpu_pct;  // nullopt on the first sample (no interval yet)
   double mem_pct = 0;
+  // The CPUs cpu_pct is relative to: the cgroup's quota / period (or ncpu
+  // when unlimited), the online CPUs for the machine; nullopt when unknown.
+  std::optional<double> cpu_capacity;
 };
 
 class Sampler {

@@ -73,8 +73,11 @@ std::size_t encode(const Report& r, std::span<const uint8_t> key, std::span<uint
   if (r.cpu_pct_x100 > kPctScale || r.mem_pct_x100 > kPctScale || r.interval_ms == 0) return 0;
   std::copy(std::begin(kReportMagic), std::end(kReportMagic), out.begin());
   out[4] = kReportVersion;
-  out[5] = static_cast<uint8_t>((r.healthy ? kFlagHealthy : 0) | (r.cgroup_scoped ? kFlagCgroupScoped : 0));
-  put_be(out, 6, 0, 2);
+  // The CPU capacity is advisory: with 0 (unknown) flag and field stay 0,
+  // the bytes an agent without it sends.
+  out[5] = static_cast<uint8_t>((r.healthy ? kFlagHealthy : 0) | (r.cgroup_scoped ? kFlagCgroupScoped : 0) |
+                                (r.cpu_capacity_milli > 0 ? kFlagCpuCapacity : 0));
+  put_be(out, 6, r.cpu_capacity_milli, 2);
   put_be(out, 8, r.seq, 8);
   put_be(out, 16, r.timestamp_ms, 8);
   put_be(out, 24, r.cpu_pct_x100, 2);
@@ -101,11 +104,14 @@ Result<Report, ReportError> decode_and_verify(std::span<const uint8_t> udp_paylo
   ByteReader rd(udp_payload.first(kReportBodyLen));
   rd.skip(5);  // magic, version
   const uint8_t flags = rd.u8();
-  rd.skip(2);  // reserved: senders write 0, receivers ignore
+  const uint16_t reserved = rd.u16();
   Report r;
   // Unknown flag bits are ignored (version 1 may gain advisory flags).
   r.healthy = (flags & kFlagHealthy) != 0;
   r.cgroup_scoped = (flags & kFlagCgroupScoped) != 0;
+  // Advisory: the reserved field means the CPU capacity only under its flag;
+  // 0 there is "unknown", never an error.
+  r.cpu_capacity_milli = (flags & kFlagCpuCapacity) != 0 ? reserved : 0;
   r.seq = rd.u64();
   r.timestamp_ms = rd.u64();
   r.cpu_pct_x100 = rd.u16();

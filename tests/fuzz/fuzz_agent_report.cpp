@@ -4,8 +4,8 @@
 // must be named errors, and peek_key_id() must agree with the framing. A
 // fuzzer cannot forge the MAC, so the input's first 44 bytes are also signed
 // here and decoded again: that reaches the field checks, and whatever decodes
-// must re-encode and decode to the same report, and pass through the replay
-// guard without trouble.
+// must re-encode and decode to the same report (the advisory CPU capacity
+// included), and pass through the replay guard without trouble.
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -43,14 +43,20 @@ void exercise(std::span<const uint8_t> in) {
   }
   check(in.size() == kReportLen && key_id == r->key_id);
   check(r->cpu_pct_x100 <= kPctScale && r->mem_pct_x100 <= kPctScale && r->interval_ms > 0);
+  // The reserved field is the CPU capacity under flags bit 2, and nothing without it.
+  const auto reserved = static_cast<uint16_t>(in[6] << 8 | in[7]);
+  check(r->cpu_capacity_milli == ((in[5] & kFlagCpuCapacity) != 0 ? reserved : 0));
 
   std::array<uint8_t, kReportLen> out{};
   check(encode(*r, kKey, out) == kReportLen);
   auto again = decode_and_verify(out, kKey);
   check(again.ok() && *again == *r);
-  // Same bytes except flag bits and reserved, which version 1 ignores.
+  // Same bytes except unknown flag bits, and reserved without its flag (or
+  // with 0), which version 1 ignores.
   check(std::equal(in.begin(), in.begin() + 5, out.begin()) &&
         std::equal(in.begin() + 8, in.begin() + static_cast<std::ptrdiff_t>(kReportBodyLen), out.begin() + 8));
+  check(((out[5] & kFlagCpuCapacity) != 0) == (r->cpu_capacity_milli > 0) &&
+        (out[6] << 8 | out[7]) == r->cpu_capacity_milli);
 
   ReplayGuard guard;
   const auto ts = static_cast<int64_t>(std::min<uint64_t>(r->timestamp_ms, INT64_MAX / 2));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -57,6 +58,12 @@ uint64_t unix_ms() {
 }
 
 uint16_t to_x100(double pct) { return static_cast<uint16_t>(std::lround(std::clamp(pct, 0.0, 100.0) * 100.0)); }
+
+// CPUs in thousandths for the report, 1..65535; 0 (not sent) when unknown.
+uint16_t to_milli_cpus(std::optional<double> cpus) {
+  if (!cpus || !(*cpus > 0)) return 0;
+  return static_cast<uint16_t>(std::lround(std::clamp(*cpus * 1000.0, 1.0, 65535.0)));
+}
 
 // Sleeps until the monotonic deadline; false when SIGTERM or SIGINT arrived
 // (they are blocked and taken here, so no handler races the main loop).
@@ -240,6 +247,7 @@ int run(const Options& o) {
     r.timestamp_ms = unix_ms();
     r.cpu_pct_x100 = to_x100(sample->cpu_pct.value_or(0));
     r.mem_pct_x100 = to_x100(sample->mem_pct);
+    r.cpu_capacity_milli = to_milli_cpus(sample->cpu_capacity);
     r.established = read_established();
     r.interval_ms = interval_ms;
     r.key_id = o.key_id;
@@ -264,7 +272,9 @@ int run(const Options& o) {
     last_send_ok = true;
     rc = 0;
     ++sent;
-    spdlog::debug("report seq={} cpu={:.2f}% mem={:.2f}% established={} healthy={}", r.seq, r.cpu_pct_x100 / 100.0,
+    spdlog::debug("report seq={} cpu={:.2f}% of {} CPUs mem={:.2f}% established={} healthy={}", r.seq,
+                  r.cpu_pct_x100 / 100.0,
+                  r.cpu_capacity_milli > 0 ? fmt::format("{:.3f}", r.cpu_capacity_milli / 1000.0) : "unknown",
                   r.mem_pct_x100 / 100.0, r.established, r.healthy);
   }
   spdlog::info("stopped after {} reports ({} intervals without one)", sent, failed);

@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "agent/report.hpp"
@@ -55,6 +57,16 @@ std::vector<uint8_t> key_bytes() {
   return k;
 }
 
+// Online CPUs: the "cpuN" lines of /proc/stat, as the agent counts them.
+unsigned online_cpus() {
+  std::ifstream in("/proc/stat");
+  unsigned n = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > 3 && line.starts_with("cpu") && line[3] >= '0' && line[3] <= '9') ++n;
+  }
+  return n;
+}
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -80,6 +92,10 @@ TEST(AgentBinary, OnceSendsOneVerifiableReport) {
   EXPECT_EQ(r->interval_ms, 200u);
   EXPECT_EQ(r->sender_ip, *Ipv4Addr::parse("127.0.0.1"));
   EXPECT_LE(r->cpu_pct_x100, kPctScale);
+  // Machine-wide: the CPU figure is relative to every online CPU.
+  const unsigned ncpu = online_cpus();
+  ASSERT_GT(ncpu, 0u);
+  EXPECT_EQ(r->cpu_capacity_milli, std::min(ncpu * 1000u, 65535u));
   EXPECT_GT(r->mem_pct_x100, 0);
   EXPECT_NEAR(static_cast<double>(r->timestamp_ms), static_cast<double>(now_ms()), 5000);
   EXPECT_EQ(r->seq & ((uint64_t{1} << 20) - 1), 1u);

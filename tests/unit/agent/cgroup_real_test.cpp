@@ -135,6 +135,10 @@ TEST(RealCgroupV1, BusyProcessReadsNearFullQuota) {
   const auto ncpu = static_cast<double>(count_cpus(read_text_file("/proc/stat").value_or("")));
   ASSERT_GT(ncpu, 0);
   EXPECT_GE(*h->cpu_pct, *c->cpu_pct * 0.2 / ncpu - 3.0);
+  // What each figure is relative to: the quota, and the machine's CPUs.
+  ASSERT_TRUE(c->cpu_capacity && h->cpu_capacity);
+  EXPECT_DOUBLE_EQ(*c->cpu_capacity, std::min(0.2, ncpu));
+  EXPECT_DOUBLE_EQ(*h->cpu_capacity, ncpu);
 }
 
 }  // namespace

@@ -185,6 +185,8 @@ TEST(CgroupV1Sampler, CpuAgainstQuotaMemoryAgainstLimit) {
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_FALSE(a->cpu_pct);
   EXPECT_DOUBLE_EQ(a->mem_pct, 50.0);  // (110 - 10 inactive) / 200 MiB
+  ASSERT_TRUE(a->cpu_capacity);        // known before the first CPU figure
+  EXPECT_DOUBLE_EQ(*a->cpu_capacity, 0.2);
 
   // 0.1 CPU-s used in 1 s against a 0.2 CPU quota: 50 %.
   t.v1(100'000'000, "20000", 110 * kMiB, std::to_string(200 * kMiB));
@@ -192,6 +194,7 @@ TEST(CgroupV1Sampler, CpuAgainstQuotaMemoryAgainstLimit) {
   ASSERT_TRUE(b.ok()) << b.error();
   ASSERT_TRUE(b->cpu_pct);
   EXPECT_NEAR(*b->cpu_pct, 50.0, 1e-9);
+  EXPECT_DOUBLE_EQ(*b->cpu_capacity, 0.2);
 
   // No quota: against both CPUs; no limit (huge): against MemTotal.
   t.v1(1'100'000'000, "-1", 10 * kMiB + 800'000 * int64_t{1024}, "9223372036854771712");
@@ -199,6 +202,7 @@ TEST(CgroupV1Sampler, CpuAgainstQuotaMemoryAgainstLimit) {
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_NEAR(*c->cpu_pct, 50.0, 1e-9);  // 1 CPU-s in 1 s of 2 CPUs
   EXPECT_NEAR(c->mem_pct, 10.0, 1e-9);   // 800000 kB of 8000000 kB
+  EXPECT_DOUBLE_EQ(*c->cpu_capacity, 2.0);
 
   // More than the quota allows (accounting jitter): clamped.
   t.v1(2'100'000'000, "20000", 0, "1000");
@@ -206,6 +210,7 @@ TEST(CgroupV1Sampler, CpuAgainstQuotaMemoryAgainstLimit) {
   ASSERT_TRUE(d.ok()) << d.error();
   EXPECT_DOUBLE_EQ(*d->cpu_pct, 100.0);
   EXPECT_DOUBLE_EQ(d->mem_pct, 0.0);  // usage below inactive_file
+  EXPECT_DOUBLE_EQ(*d->cpu_capacity, 0.2);
 }
 
 TEST(CgroupV2Sampler, CpuMaxAndMemoryMax) {
@@ -219,12 +224,15 @@ TEST(CgroupV2Sampler, CpuMaxAndMemoryMax) {
   ASSERT_TRUE(b.ok()) << b.error();
   EXPECT_NEAR(*b->cpu_pct, 50.0, 1e-9);  // 0.25 CPU-s of 0.5 CPU
   EXPECT_NEAR(b->mem_pct, 50.0, 1e-9);   // (60 - 10) / 100 MiB
+  ASSERT_TRUE(b->cpu_capacity);
+  EXPECT_DOUBLE_EQ(*b->cpu_capacity, 0.5);
 
   t.v2(1'250'000, "max 100000", 10 * kMiB + 4'000'000 * int64_t{1024}, "max");
   auto c = (*s)->sample(2 * kSec);
   ASSERT_TRUE(c.ok()) << c.error();
-  EXPECT_NEAR(*c->cpu_pct, 50.0, 1e-9);  // 1 CPU-s of 2 CPUs
-  EXPECT_NEAR(c->mem_pct, 50.0, 1e-9);   // of MemTotal
+  EXPECT_NEAR(*c->cpu_pct, 50.0, 1e-9);     // 1 CPU-s of 2 CPUs
+  EXPECT_NEAR(c->mem_pct, 50.0, 1e-9);      // of MemTotal
+  EXPECT_DOUBLE_EQ(*c->cpu_capacity, 2.0);  // "max": the machine's CPUs
 }
 
 TEST(Samplers, AutoPicksOwnV1CgroupThenV2) {
@@ -252,10 +260,13 @@ TEST(Samplers, HostAndErrors) {
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_FALSE(a->cpu_pct);
   EXPECT_DOUBLE_EQ(a->mem_pct, 25.0);
+  ASSERT_TRUE(a->cpu_capacity);
+  EXPECT_DOUBLE_EQ(*a->cpu_capacity, 2.0);  // cpu0, cpu1
   t.dir.write("proc/stat", kStat2);
   auto b = (*s)->sample(0);
   ASSERT_TRUE(b.ok()) << b.error();
   EXPECT_DOUBLE_EQ(*b->cpu_pct, 75.0);
+  EXPECT_DOUBLE_EQ(*b->cpu_capacity, 2.0);
 
   EXPECT_FALSE(make_sampler("v3:/x", t.proc()).ok());
   auto missing = make_sampler("v1:/nope", t.proc());
@@ -263,6 +274,12 @@ TEST(Samplers, HostAndErrors) {
   auto m = (*missing)->sample(0);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.error().find("nope"), std::string::npos) << m.error();
+
+  t.dir.write("proc/stat", "cpu  300 0 80 840 60 10 0 10 5 0\n");  // no cpuN lines: capacity unknown
+  auto c = (*s)->sample(0);
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_TRUE(c->cpu_pct);
+  EXPECT_FALSE(c->cpu_capacity);
 }
 
 // ---- health command ------------------------------------------------------

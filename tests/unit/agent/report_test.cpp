@@ -73,6 +73,72 @@ TEST(AgentReport, GoldenBytes) {
   EXPECT_EQ(*r, sample_report());
 }
 
+// kGolden with a CPU capacity of 0.2 CPU: flags bit 2 and the reserved
+// field; MAC computed the same way.
+const std::vector<uint8_t> kGoldenCapacity =
+    hex("464c4352"          // magic "FLCR"
+        "01"                // version
+        "05"                // flags: healthy, cpu capacity
+        "00c8"              // reserved: cpu capacity 200 milli-CPU
+        "0102030405060708"  // seq
+        "0000018bcfe56800"  // timestamp_ms
+        "04d2"              // cpu 12.34 %
+        "162e"              // mem 56.78 %
+        "0000002a"          // established 42
+        "000003e8"          // interval 1000 ms
+        "00000007"          // key id 7
+        "0a00000b"          // sender 10.0.0.11
+        "5122b84e39290692d7619ca36e06a9ad652f3c617b5abdba49c4f4a1acca1ac1");
+
+TEST(AgentReport, GoldenBytesWithCpuCapacity) {
+  ASSERT_EQ(kGoldenCapacity.size(), kReportLen);
+  Report r = sample_report();
+  r.cpu_capacity_milli = 200;
+  EXPECT_EQ(encoded(r), kGoldenCapacity);
+  auto d = decode_and_verify(kGoldenCapacity, kKey);
+  ASSERT_TRUE(d.ok()) << report_error_name(d.error());
+  EXPECT_EQ(d->cpu_capacity_milli, 200);
+  EXPECT_EQ(*d, r);
+}
+
+TEST(AgentReport, CpuCapacityRoundTripsAndZeroLeavesTheBytesAlone) {
+  for (bool scoped : {false, true}) {
+    for (uint16_t milli : {uint16_t{0}, uint16_t{1}, uint16_t{200}, uint16_t{4000}, uint16_t{0xffff}}) {
+      Report r = sample_report();
+      r.cgroup_scoped = scoped;
+      r.cpu_capacity_milli = milli;
+      const auto bytes = encoded(r);
+      EXPECT_EQ((bytes[5] & kFlagCpuCapacity) != 0, milli > 0) << milli;
+      EXPECT_EQ(bytes[6] << 8 | bytes[7], milli);
+      auto d = decode_and_verify(bytes, kKey);
+      ASSERT_TRUE(d.ok()) << report_error_name(d.error());
+      EXPECT_EQ(*d, r) << milli;
+    }
+  }
+}
+
+// The reserved field means the capacity only under flags bit 2; the flag with
+// 0 is "unknown", never an error (advisory information cannot invalidate).
+TEST(AgentReport, CpuCapacityNeedsTheFlagAndZeroIsUnknown) {
+  const auto no_flag =
+      hex("464c4352010100c801020304050607080000018bcfe5680004d2162e0000002a000003e8000000070a00000b"
+          "70454b96d890184254886f634db597c79812cc0625c7685679f4bb15e7124b5f");  // flags 0x01, reserved 200
+  auto d = decode_and_verify(no_flag, kKey);
+  ASSERT_TRUE(d.ok()) << report_error_name(d.error());
+  EXPECT_EQ(d->cpu_capacity_milli, 0);
+  EXPECT_EQ(*d, sample_report());
+
+  const auto flag_zero =
+      hex("464c43520105000001020304050607080000018bcfe5680004d2162e0000002a000003e8000000070a00000b"
+          "ed04ea7f90aa729fc1e960b3affd4bebdce66f639a1b18c39ae48c590353cbbf");  // flags 0x05, reserved 0
+  d = decode_and_verify(flag_zero, kKey);
+  ASSERT_TRUE(d.ok()) << report_error_name(d.error());
+  EXPECT_EQ(d->cpu_capacity_milli, 0);
+  EXPECT_EQ(*d, sample_report());
+  // Re-encoded, "unknown" is sent the way an agent without the field sends it.
+  EXPECT_EQ(encoded(*d), kGolden);
+}
+
 TEST(AgentReport, RoundTripExtremes) {
   Report r = sample_report();
   for (bool healthy : {false, true}) {
@@ -187,6 +253,7 @@ TEST(AgentReport, UnknownFlagBitsAreIgnored) {
   ASSERT_TRUE(d.ok()) << report_error_name(d.error());
   EXPECT_TRUE(d->healthy);
   EXPECT_FALSE(d->cgroup_scoped);
+  EXPECT_EQ(d->cpu_capacity_milli, 0);  // bit 2 set, reserved 0: unknown
   EXPECT_EQ(d->seq, sample_report().seq);
 }
 
