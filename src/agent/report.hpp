@@ -7,10 +7,12 @@
 //   0  magic "FLCR"          4    24 cpu_pct_x100 u16 (0..10000)
 //   4  version u8 (= 1)           26 mem_pct_x100 u16 (0..10000)
 //   5  flags u8                   28 established u32
-//   6  reserved u16 (0)           32 interval_ms u32 (> 0)
+//   6  reserved u16               32 interval_ms u32 (> 0)
 //   8  seq u64                    36 key_id u32
 //  16  timestamp_ms u64 (unix)    40 sender_ip u32 (the agent's own IPv4)
 //  44  HMAC-SHA256(key, bytes 0..43), 32 bytes
+// Flags: bit 0 healthy, bit 1 cgroup_scoped, bit 2 the reserved field holds
+// the CPU capacity in 1/1000 CPU (advisory: a receiver may ignore it).
 #pragma once
 
 #include <cstddef>

@@ -59,10 +59,11 @@ uint64_t unix_ms() {
 
 uint16_t to_x100(double pct) { return static_cast<uint16_t>(std::lround(std::clamp(pct, 0.0, 100.0) * 100.0)); }
 
-// CPUs in thousandths for the report, 1..65535; 0 (not sent) when unknown.
+// CPUs in thousandths for the report, 1..65535; 0 (not sent) when unknown or
+// beyond the field (more than 65.535 CPUs): unknown, not understated.
 uint16_t to_milli_cpus(std::optional<double> cpus) {
-  if (!cpus || !(*cpus > 0)) return 0;
-  return static_cast<uint16_t>(std::lround(std::clamp(*cpus * 1000.0, 1.0, 65535.0)));
+  if (!cpus || !(*cpus > 0) || *cpus * 1000.0 > 65535.0) return 0;
+  return static_cast<uint16_t>(std::lround(std::max(*cpus * 1000.0, 1.0)));
 }
 
 // Sleeps until the monotonic deadline; false when SIGTERM or SIGINT arrived
