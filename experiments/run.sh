@@ -150,6 +150,9 @@ for s in "${S[@]}"; do
           tag="$s-$p-n$n-r$r-$rep"
           t0=$SECONDS
           ok=1 why=""
+          # This run's part of Fulcrum's log (the log is appended run after run).
+          mark=0
+          [[ -f "$TB_RUN/fulcrum.log" ]] && mark=$(wc -l <"$TB_RUN/fulcrum.log")
           exp_up "${SHARES[$s]}" "${DELAYS[$s]}" 2>"$out/raw/$tag.err" || { ok=0; why=testbed; }
           ((ok)) && { exp_fulcrum_up "$p" 2>>"$out/raw/$tag.err" || { ok=0; why=fulcrum; }; }
           if ((ok)); then
@@ -158,7 +161,7 @@ for s in "${S[@]}"; do
             dyn_metrics_table >"$out/raw/$tag.metrics-after"
           fi
           counts=$(exp_server_counts)
-          grep -E ' (metrics|backend (down|up)|no backend)' "$TB_RUN/fulcrum.log" | tail -n 60 >"$out/raw/$tag.fulcrum" 2>/dev/null
+          tail -n "+$((mark + 1))" "$TB_RUN/fulcrum.log" 2>/dev/null | grep -E ' (metrics|backend (down|up)|no backend)' >"$out/raw/$tag.fulcrum"
           exp_down
           "$TB_PYTHON" "$HERE/httperf_parse.py" "$out/raw/$tag.httperf" scenario="$s" policy="$p" conns="$n" rate="$r" \
             rep="$rep" ok="$ok" failure="$why" ${counts//b/srv_b} shares="${SHARES[$s]// /\/}" delays="${DELAYS[$s]// /\/}" \
