@@ -134,6 +134,7 @@ TEST(Simulation, EqualServersBehindDelayedLinksCombinedNeverLoses) {
       struct Sum {
         double mean = 0, p99 = 0, share[3] = {0, 0, 0};
       };
+      constexpr PolicyKind kKinds[2] = {PolicyKind::RoundRobin, PolicyKind::Combined};
       Sum sums[2];
       for (int run = 0; run < runs; ++run) {
         p.arrival_seed = 20261124 + static_cast<uint64_t>(run);
@@ -144,22 +145,19 @@ TEST(Simulation, EqualServersBehindDelayedLinksCombinedNeverLoses) {
           for (auto& a : arrivals) a.t += 3;
           p.warmup_s = 3;
         }
-        int k = 0;
-        for (PolicyKind kind : {PolicyKind::RoundRobin, PolicyKind::Combined}) {
+        for (int k = 0; k < 2; ++k) {
           Xoshiro256 rng(7);
-          auto policy = make_policy(kind, ScoringConfig{}, rng);
+          auto policy = make_policy(kKinds[k], ScoringConfig{}, rng);
           const sim::Result r = sim::run(p, arrivals, *policy);
           sums[k].mean += r.mean_ms / runs;
           sums[k].p99 += r.p99_ms / runs;
           for (int i = 0; i < 3; ++i) sums[k].share[i] += r.share[static_cast<std::size_t>(i)] / runs;
-          ++k;
         }
       }
-      int k = 0;
-      for (PolicyKind kind : {PolicyKind::RoundRobin, PolicyKind::Combined}) {
-        const Sum& r = sums[k++];
+      for (int k = 0; k < 2; ++k) {
+        const Sum& r = sums[k];
         std::printf("| %.2f | %.1f | %d | %s | %.0f | %.0f | %.2f / %.2f / %.2f |\n", load, p.horizon_s, runs,
-                    policy_name(kind), r.mean, r.p99, r.share[0], r.share[1], r.share[2]);
+                    policy_name(kKinds[k]), r.mean, r.p99, r.share[0], r.share[1], r.share[2]);
       }
       if (load < 0.8) {
         EXPECT_LT(sums[1].mean, sums[0].mean) << "load " << load << " horizon " << p.horizon_s;
