@@ -13,6 +13,7 @@
 #   exp_server_counts               # "b1=N b2=N b3=N" requests served this run
 #   exp_down                        # everything of this run stopped and removed
 #   exp_relock                      # let other testbed users in between runs
+#                                   # (and make our cgroups again)
 #
 # Everything started here is recorded in $TB_RUN/pids and stopped by pid.
 #
@@ -167,9 +168,13 @@ exp_down() {
 
 # exp_relock: release the testbed lock and take it again, so a test waiting for
 # it runs between two of our runs instead of timing out.
+# Whoever held the lock in between may have used our names (the same
+# TB_PREFIX) and removed our cgroups at its exit, so they are made again.
 exp_relock() {
   tb__kill "$TB_LOCK_PID" 1
   TB_LOCK_PID=""
   sleep 0.2
-  TB_LOCK_WAIT=$EXP_LOCK_WAIT tb__lock
+  TB_LOCK_WAIT=$EXP_LOCK_WAIT tb__lock || return 1
+  DYN_CG_DIRS=()
+  exp_cg_setup
 }
