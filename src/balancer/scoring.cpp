@@ -81,6 +81,9 @@ std::optional<std::string> validate(const ScoringConfig& cfg) {
   if (!std::isfinite(cfg.tie_band) || cfg.tie_band < 0 || cfg.tie_band > 10) {
     return "tie_band: must be in 0..10 (got " + num(cfg.tie_band) + ")";
   }
+  if (!std::isfinite(cfg.pool_requests) || cfg.pool_requests < 0 || cfg.pool_requests > 1e6) {
+    return "pool_requests: must be in 0..1e6 (got " + num(cfg.pool_requests) + ")";
+  }
   return std::nullopt;
 }
 

@@ -87,6 +87,10 @@ struct ScoringConfig {
   double rate_window_s = 1;      // time constant of the sent-rate estimate (utilisation term)
   double tie_ms = 10;            // ... or within this many ms: below what a client notices
   double tie_band = 0.5;         // costs within this many (least) service times of the best are ties
+  // A backend's CPU time per request is shrunk toward the pool's, as if the
+  // pool's figure were this many requests of its own (only where the agents
+  // report their CPU capacity: otherwise speeds may differ by anything).
+  double pool_requests = 20;
   friend bool operator==(const ScoringConfig&, const ScoringConfig&) = default;
 };
 

@@ -146,9 +146,9 @@ lb::ScoringConfig parse_scoring(const YAML::Node& n, const std::string& where) {
     // Knobs of the combined policy (docs/POLICIES.md); validate() checks ranges.
     std::string f = where + ".combined";
     if (!c.IsMap()) bad(f, "expected a mapping");
-    check_keys(
-        c, f,
-        {"service_prior_ms", "round_trips", "response_kbit", "memory_knee_pct", "tie_band", "tie_ms", "rate_window_s"});
+    check_keys(c, f,
+               {"service_prior_ms", "round_trips", "response_kbit", "memory_knee_pct", "tie_band", "tie_ms",
+                "rate_window_s", "pool_requests"});
     if (c["service_prior_ms"]) sc.service_prior_ms = scalar<double>(c["service_prior_ms"], f + ".service_prior_ms");
     if (c["round_trips"]) sc.round_trips = scalar<double>(c["round_trips"], f + ".round_trips");
     if (c["response_kbit"]) sc.response_kbit = scalar<double>(c["response_kbit"], f + ".response_kbit");
@@ -156,6 +156,7 @@ lb::ScoringConfig parse_scoring(const YAML::Node& n, const std::string& where) {
     if (c["tie_band"]) sc.tie_band = scalar<double>(c["tie_band"], f + ".tie_band");
     if (c["tie_ms"]) sc.tie_ms = scalar<double>(c["tie_ms"], f + ".tie_ms");
     if (c["rate_window_s"]) sc.rate_window_s = scalar<double>(c["rate_window_s"], f + ".rate_window_s");
+    if (c["pool_requests"]) sc.pool_requests = scalar<double>(c["pool_requests"], f + ".pool_requests");
   }
   if (auto err = lb::validate(sc)) bad(where, *err);
   return sc;

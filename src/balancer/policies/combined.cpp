@@ -86,26 +86,27 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b, bool consecu
     // only drifts up with the noise: it left the near server of the delayed
     // scenario the slowest-looking one at 100 connections/s).
     const bool saturated = cpu >= kSaturatedPct && !counted;
+    const double busy = sample * served;
     if (!t.measured) {
-      t.service_s = sample;
+      t.busy_sum = busy;
+      t.served_sum = served;
       t.measured = true;
-    } else {
-      const double next = t.service_s + kSmoothing * (sample - t.service_s);
-      t.service_s = saturated ? std::max(t.service_s, next) : next;
+    } else if (!(saturated && sample < t.service_s)) {
+      t.busy_sum = (1 - kSmoothing) * t.busy_sum + busy;
+      t.served_sum = (1 - kSmoothing) * t.served_sum + served;
     }
+    t.service_s = t.busy_sum / t.served_sum;
   } else if (t.measured && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
     // Idle now, and nothing of ours ran: the estimate cannot be refreshed
     // while we avoid the backend. pick() drops it if it is slower than the
     // fastest other (the contention it measured may be gone).
     t.idle_unused = true;
   }
-  if (b.established) {
-    // The report's count of connections in progress replaces the virtual
-    // queue, both ways, plus those sent that had not arrived when it was
-    // measured.
-    const Terms now = terms(t, b);
-    t.busy_until_s = now_s + (static_cast<double>(*b.established) + in_flight) * now.s;
-  }
+  // The report's count of connections in progress replaces the virtual
+  // queue, both ways, plus those sent that had not arrived when it was
+  // measured: pick() resets it once every report is in and the pool is
+  // updated, so that the queue is in the service time the costs use.
+  if (b.established) t.queue_reset = static_cast<double>(*b.established) + in_flight;
   t.established = b.established;
 }
 
@@ -113,7 +114,7 @@ CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b
   Terms r{};
   double memory_factor = 1;
   const double knee = cfg_.memory_knee_pct;
-  const double mem = b.memory_pct ? std::clamp(*b.memory_pct, 0.0, 100.0) : 100.0;
+  const double mem = b.memory_pct ? std::clamp(*b.memory_pct, 0.0, 100.0) : 0.0;
   if (mem > knee) memory_factor = std::min(kMaxMemoryFactor, (100 - knee) / std::max(100 - mem, 1e-9));
   const double w = b.weight > 0 ? static_cast<double>(b.weight) : 1.0;
   r.s = service_of(t) * memory_factor / w;
@@ -135,23 +136,30 @@ double CombinedPolicy::rate_at(const Track& t, double now_s) const {
 }
 
 double CombinedPolicy::service_of(const Track& t) const {
-  if (t.measured) return t.service_s;
+  if (t.measured) {
+    if (!(t.capacity && *t.capacity > 0 && pool_cpu_s_ > 0)) return t.service_s;
+    const double k = cfg_.pool_requests;
+    return (t.busy_sum + k * pool_cpu_s_ / *t.capacity) / (t.served_sum + k);
+  }
   if (t.capacity && *t.capacity > 0 && unmeasured_cpu_s_ > 0) return unmeasured_cpu_s_ / *t.capacity;
   return unmeasured_s_;
 }
 
 void CombinedPolicy::update_reference() {
   const double prior_s = cfg_.service_prior_ms / 1000.0;
-  double least = 0, least_cpu = 0, most_capacity = 0;
+  double least = 0, least_cpu = 0, most_capacity = 0, pool_busy_cpu = 0, pool_served = 0;
   bool any = false, any_cpu = false;
   for (const Track& t : tracks_) {
     const bool sized = t.capacity && *t.capacity > 0;
     if (sized) most_capacity = std::max(most_capacity, *t.capacity);
     if (!t.measured) continue;
     if (!any || t.service_s < least) least = t.service_s, any = true;
-    if (sized && (!any_cpu || t.service_s * *t.capacity < least_cpu))
-      least_cpu = t.service_s * *t.capacity, any_cpu = true;
+    if (!sized) continue;
+    if (!any_cpu || t.service_s * *t.capacity < least_cpu) least_cpu = t.service_s * *t.capacity, any_cpu = true;
+    pool_busy_cpu += t.busy_sum * *t.capacity;
+    pool_served += t.served_sum;
   }
+  pool_cpu_s_ = pool_served > 0 ? pool_busy_cpu / pool_served : 0;
   unmeasured_s_ = any ? least : prior_s;
   // With capacities, a backend of half the CPU is assumed half as fast: as
   // the least CPU time per request measured, or, before any measurement, the
@@ -194,11 +202,19 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     for (const Track& o : tracks_) {
       if (&o != &t && o.measured && o.service_s < t.service_s) {
         t.measured = false;  // back to the unmeasured assumption: it gets connections, so it gets measured
+        t.busy_sum = t.served_sum = 0;
         break;
       }
     }
   }
   update_reference();
+  for (uint32_t i = 0; i < pool.size(); ++i) {
+    if (!eligible(pool[i])) continue;
+    Track& t = tracks_[i];
+    if (!t.queue_reset) continue;
+    t.busy_until_s = seconds(pool[i].now) + *t.queue_reset * terms(t, pool[i]).s;
+    t.queue_reset.reset();
+  }
   Terms ineligible{};
   ineligible.cost_s = INFINITY;
   terms_.assign(pool.size(), ineligible);

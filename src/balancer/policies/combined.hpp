@@ -139,8 +139,14 @@ class CombinedPolicy final : public Policy {
     std::optional<double> capacity;       // CPUs the reported CPU is relative to (latest report)
     double busy_until_s = 0;              // virtual queue: when the backend's known work ends
     std::optional<uint32_t> established;  // in the previous report
+    std::optional<double> queue_reset;    // a report's connections in progress and on their way, to apply
     double rate = 0;                      // connections/s sent to it, decayed, as of rate_at_s
     double rate_at_s = 0;
+    // Busy time and connections served over the reports, decayed (kSmoothing)
+    // alike: service_s = busy_sum / served_sum weighs each interval by its
+    // connections (a mean of per-interval ratios let 6 connections count as
+    // much as 40).
+    double busy_sum = 0, served_sum = 0;
     uint64_t last_pick = 0;  // picks_ when it was last chosen (0: never)
     RecentPicks recent;
     double in_flight = 0;  // connections on their way at the previous report
@@ -168,6 +174,7 @@ class CombinedPolicy final : public Policy {
   double unmeasured_s_ = 0;      // what an unmeasured backend is assumed to take per request
   double unmeasured_cpu_s_ = 0;  // ... in CPU-seconds, for backends of known capacity (0: none known)
   uint64_t picks_ = 0;
+  double pool_cpu_s_ = 0;  // CPU-seconds per request over the backends of known capacity (0: none)
 };
 
 }  // namespace fulcrum::lb

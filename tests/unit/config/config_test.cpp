@@ -216,7 +216,7 @@ vips:
     scoring:
       max_age: 3
       combined: {service_prior_ms: 35, round_trips: 1, response_kbit: 64, memory_knee_pct: 80, tie_band: 0.25,
-                 rate_window_s: 2.5, tie_ms: 3}
+                 rate_window_s: 2.5, tie_ms: 3, pool_requests: 0}
 )");
   validate(c);
   const lb::ScoringConfig& sc = c.balancer.vips[0].scoring;
@@ -227,11 +227,13 @@ vips:
   EXPECT_EQ(sc.tie_band, 0.25);
   EXPECT_EQ(sc.rate_window_s, 2.5);
   EXPECT_EQ(sc.tie_ms, 3);
+  EXPECT_EQ(sc.pool_requests, 0);
   // Defaults when absent.
   AppConfig d = parse_yaml("vips: [{ip: 10.0.0.100, policy: combined, backends: [10.0.0.11]}]");
   EXPECT_EQ(d.balancer.vips[0].scoring, lb::ScoringConfig{});
   EXPECT_EQ(d.balancer.vips[0].scoring.service_prior_ms, 50);
   EXPECT_EQ(d.balancer.vips[0].scoring.round_trips, 2);
+  EXPECT_EQ(d.balancer.vips[0].scoring.pool_requests, 20);
 }
 
 TEST(ConfigYaml, ScoringCombinedKnobErrorsNameTheField) {
@@ -244,6 +246,7 @@ TEST(ConfigYaml, ScoringCombinedKnobErrorsNameTheField) {
   EXPECT_NE(error_of(head + "{tie_band: -1}}}]").find("tie_band: must be in 0..10"), std::string::npos);
   EXPECT_NE(error_of(head + "{tie_ms: -1}}}]").find("tie_ms: must be in 0..10000"), std::string::npos);
   EXPECT_NE(error_of(head + "{rate_window_s: 0}}}]").find("rate_window_s: must be in 0.01..3600"), std::string::npos);
+  EXPECT_NE(error_of(head + "{pool_requests: -1}}}]").find("pool_requests: must be in 0..1e6"), std::string::npos);
   EXPECT_NE(error_of(head + "{colour: red}}}]").find("vips[0].scoring.combined.colour: unknown field"),
             std::string::npos);
   EXPECT_NE(error_of(head + "[1, 2]}}]").find("vips[0].scoring.combined: expected a mapping"), std::string::npos);

@@ -217,29 +217,32 @@ TEST(Combined, ServiceTimeIsMeasuredFromReportsAndSmoothed) {
   report(one[0], 50, 10);
   EXPECT_DOUBLE_EQ(service(), 0.050);
   EXPECT_TRUE(p.estimate(one[0]).measured);
-  // Then smoothed: 30 % / 10 = 30 ms -> 50 + 0.3 (30 - 50) = 44 ms.
+  // Then smoothed: the busy time and the connections served are each decayed
+  // by 0.7 and the interval's added, and their ratio is the estimate. 30 % /
+  // 10: (0.7 x 0.5 s + 0.3 s) / (0.7 x 10 + 10) = 0.65 / 17 = 38.2 ms.
   report(one[0], 30, 10);
-  EXPECT_NEAR(service(), 0.044, 1e-12);
+  EXPECT_NEAR(service(), 0.65 / 17, 1e-12);
   // Saturated, and no established count (served = sent): 100 % / 50 = 20 ms
   // is only a lower bound; no decrease.
   report(one[0], 100, 50, std::nullopt);
-  EXPECT_NEAR(service(), 0.044, 1e-12);
-  // ... but an increase is taken: 100 % / 10 = 100 ms -> 44 + 0.3 x 56.
+  EXPECT_NEAR(service(), 0.65 / 17, 1e-12);
+  // ... but an increase is taken: 100 % / 10 = 100 ms ->
+  // (0.7 x 0.65 + 1) / (0.7 x 17 + 10) = 1.455 / 21.9 = 66.4 ms.
   report(one[0], 100, 10, std::nullopt);
-  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  EXPECT_NEAR(service(), 1.455 / 21.9, 1e-12);
   // No sample from fewer than 2 connections, an unknown interval count
   // (first report, a missed one), or a stale report (no CPU).
   report(one[0], 90, 1);
-  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  EXPECT_NEAR(service(), 1.455 / 21.9, 1e-12);
   report(one[0], 90, std::nullopt);
-  EXPECT_NEAR(service(), 0.0608, 1e-12);
+  EXPECT_NEAR(service(), 1.455 / 21.9, 1e-12);
   report(one[0], 90, 20);
   one[0].cpu_pct.reset();
-  EXPECT_NEAR(service(), 0.0608, 1e-12);
-  // The same report seen twice counts once.
+  EXPECT_NEAR(service(), 1.455 / 21.9, 1e-12);
+  // The same report seen twice counts once: (0.7 x 1.455 + 0.2) / (0.7 x 21.9 + 10).
   report(one[0], 20, 10);
-  EXPECT_NEAR(service(), 0.0608 + 0.3 * (0.020 - 0.0608), 1e-12);
-  EXPECT_NEAR(service(), 0.0608 + 0.3 * (0.020 - 0.0608), 1e-12);
+  EXPECT_NEAR(service(), 1.2185 / 25.33, 1e-12);
+  EXPECT_NEAR(service(), 1.2185 / 25.33, 1e-12);
 }
 
 // With the agent's established counts at both ends of the interval the
@@ -255,14 +258,15 @@ TEST(Combined, SaturatedSampleWithEstablishedCountsIsTakenBothWays) {
   report(one[0], 50, 10, 0);
   EXPECT_DOUBLE_EQ(service(), 0.050);
   // 40 % busy, 10 sent, 5 still in progress at the end: 5 served, 80 ms
-  // each -> 50 + 0.3 (80 - 50) = 59 ms.
+  // each -> (0.7 x 0.5 + 0.4) / (0.7 x 10 + 5) = 0.75 / 12 = 62.5 ms.
   report(one[0], 40, 10, 5);
-  EXPECT_NEAR(service(), 0.059, 1e-12);
+  EXPECT_NEAR(service(), 0.0625, 1e-12);
   // 100 % busy; 40 sent, 5 in progress at the start, 15 at the end: 30
-  // served, 33.3 ms each, below the estimate, and taken.
+  // served, 33.3 ms each, below the estimate, and taken:
+  // (0.7 x 0.75 + 1) / (0.7 x 12 + 30) = 1.525 / 38.4 = 39.7 ms.
   const double before = p.estimate(one[0]).service_s;
   report(one[0], 100, 40, 15);
-  EXPECT_NEAR(service(), before + 0.3 * (1.0 / 30 - before), 1e-12);
+  EXPECT_NEAR(service(), 1.525 / 38.4, 1e-12);
   EXPECT_LT(p.estimate(one[0]).service_s, before);
 }
 
@@ -279,14 +283,16 @@ TEST(Combined, ServiceSampleCountsTheConnectionsServedNotSent) {
   EXPECT_EQ(p.pick(one, kKey), 0u);
   EXPECT_DOUBLE_EQ(p.estimate(one[0]).service_s, 0.100);
   // Next: 3 sent, and the 4 in progress finished (1 left): 6 served at 30 %,
-  // 50 ms -> 100 + 0.3 (50 - 100) = 85 ms.
+  // 50 ms -> (0.7 x 0.6 + 0.3) / (0.7 x 6 + 6) = 0.72 / 10.2 = 70.6 ms.
   report(one[0], 30, 3, 1);
   EXPECT_EQ(p.pick(one, kKey), 0u);
-  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.085, 1e-12);
-  // 1 sent, 0 left: 2 served, a sample (30 % -> 150 ms -> 85 + 19.5).
+  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.72 / 10.2, 1e-12);
+  // 1 sent, 0 left: 2 served, a sample of 150 ms (30 %), which weighs as 2
+  // connections, not as a whole interval: (0.7 x 0.72 + 0.3) / (0.7 x 10.2 +
+  // 2) = 0.804 / 9.14 = 88.0 ms (a mean of the ratios would give 94.4).
   report(one[0], 30, 1, 0);
   EXPECT_EQ(p.pick(one, kKey), 0u);
-  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.1045, 1e-12);
+  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.804 / 9.14, 1e-12);
 }
 
 TEST(Combined, EstablishedConnectionsResetTheVirtualQueueBothWays) {
@@ -404,7 +410,7 @@ TEST(Combined, WeightsMultiplyTheServiceRate) {
   EXPECT_EQ(rng.consumed(), 0u);
 }
 
-TEST(Combined, UnknownMetricsCountAsWorst) {
+TEST(Combined, UnknownLatencyAndBandwidthCountAsWorstUnknownMemoryAsNoSlowdown) {
   ScriptedRng rng;
   CombinedPolicy p(exact_cfg(), rng);
   BackendView known = delayed_pool()[1];  // 100 ms RTT, memory 40 %, 90 Mb/s
@@ -415,8 +421,13 @@ TEST(Combined, UnknownMetricsCountAsWorst) {
   v.avail_bw_kbps.reset();  // bandwidth: 0, floored at 100 kb/s
   EXPECT_NEAR(p.estimate(v).transfer_s, 8.0 / 100, 1e-12);
   v = known;
-  v.memory_pct.reset();  // memory: 100 %, the slowest service (x 10)
-  EXPECT_NEAR(p.estimate(v).s, 0.200, 1e-12);
+  // Memory: unknown does not slow service. Unknown means no report yet (the
+  // core passes a report until max_age, and a silent agent fails the backend
+  // at silence_timeout) or no agent at all. Counted as 100 % (x 10, until
+  // this change) it made the first backend to report look 10 times faster
+  // than the others, and it took every connection until they reported.
+  v.memory_pct.reset();
+  EXPECT_NEAR(p.estimate(v).s, 0.020, 1e-12);
   v.memory_pct = 95;  // knee 90 %: (100 - 90) / (100 - 95) = x 2
   EXPECT_NEAR(p.estimate(v).s, 0.040, 1e-12);
   v.memory_pct = 90;
@@ -612,8 +623,7 @@ TEST(Combined, ConnectionsOnTheirWayAreNotCountedAsServed) {
   report(one[0], 75, 31, 0);  // the 31 picks since the last report
   EXPECT_EQ(p.pick(one, kKey), 0u);
   EXPECT_NEAR(p.estimate(one[0]).in_flight, 7, 1e-9);
-  const double first = 0.6 / 24;
-  EXPECT_NEAR(p.estimate(one[0]).service_s, first + 0.3 * (0.75 / 30 - first), 1e-12);
+  EXPECT_NEAR(p.estimate(one[0]).service_s, (0.7 * 0.6 + 0.75) / (0.7 * 24 + 30), 1e-12);
 }
 
 // Agents that report their CPU capacity (the quota the CPU figure is
@@ -642,6 +652,45 @@ TEST(Combined, UnmeasuredBackendsAreAssumedToScaleWithTheirCapacity) {
   EXPECT_NEAR(p.estimate(pool[1]).service_s, 0.100, 1e-12);
   EXPECT_DOUBLE_EQ(p.estimate(pool[2]).service_s, 0.050);
   EXPECT_EQ(rng.consumed(), 0u);
+}
+
+// With capacities, each backend's CPU time per request is shrunk toward the
+// pool's, as if the pool's were pool_requests (20) connections of its own: a
+// first estimate from a handful of connections (noise: one request's demand
+// varies by as much as its mean) no longer decides the split on its own.
+TEST(Combined, FewConnectionsAreShrunkTowardThePoolWhenCapacitiesAreKnown) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);
+  auto pool = near_pool();
+  for (auto& b : pool) b.cpu_capacity = 0.2;
+  EXPECT_EQ(p.pick(pool, kKey), 0u);
+  // b0: 75 % over 30 connections (25 ms each); b1: 7.5 % over 5 (15 ms).
+  report(pool[0], 75, 30);
+  report(pool[1], 7.5, 5);
+  ASSERT_TRUE(p.pick(pool, kKey).has_value());
+  // The pool: (0.75 + 0.075) s x 0.2 CPU over 35 connections = 4.71 ms of
+  // CPU per connection, 23.57 ms at 0.2 CPU.
+  const double pool_s = (0.75 + 0.075) / 35;
+  EXPECT_NEAR(p.estimate(pool[0]).service_s, (0.75 + 20 * pool_s) / (30 + 20), 1e-12);  // 24.4 ms
+  EXPECT_NEAR(p.estimate(pool[1]).service_s, (0.075 + 20 * pool_s) / (5 + 20), 1e-12);  // 21.9 ms, not 15
+  // An agent that does not report its capacity: nothing to compare b1 with,
+  // so its own; the pool is b0 alone.
+  auto unsized = near_pool();
+  unsized[0].cpu_capacity = 0.2;
+  CombinedPolicy q(exact_cfg(), rng);
+  EXPECT_EQ(q.pick(unsized, kKey), 0u);
+  report(unsized[0], 75, 30);
+  report(unsized[1], 7.5, 5);
+  ASSERT_TRUE(q.pick(unsized, kKey).has_value());
+  EXPECT_NEAR(q.estimate(unsized[1]).service_s, 0.015, 1e-12);
+  EXPECT_NEAR(q.estimate(unsized[0]).service_s, 0.025, 1e-12);
+  // pool_requests 0: each its own.
+  ScoringConfig cfg = exact_cfg();
+  cfg.pool_requests = 0;
+  CombinedPolicy own(cfg, rng);
+  ASSERT_TRUE(own.pick(pool, kKey).has_value());
+  EXPECT_NEAR(own.estimate(pool[0]).service_s, 0.025, 1e-12);
+  EXPECT_NEAR(own.estimate(pool[1]).service_s, 0.015, 1e-12);
 }
 
 }  // namespace

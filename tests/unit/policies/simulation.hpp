@@ -69,6 +69,7 @@ struct Params {
   double max_age_s = 5;
   bool staggered_reports = true;  // false: every agent reports at the same instant
   bool poisson_arrivals = true;   // false: evenly spaced, as httperf --rate sends
+  bool report_capacity = true;    // agents say their CPU capacity (BackendView::cpu_capacity)
   uint64_t arrival_seed = 1;
 };
 
@@ -266,7 +267,7 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
         const bool monitor_fresh = s.probed && t - s.probe_time <= max_age;
         if (report_fresh) {
           v.cpu_pct = s.cpu, v.memory_pct = s.memory;
-          v.cpu_capacity = p.backends[i].capacity;
+          if (p.report_capacity) v.cpu_capacity = p.backends[i].capacity;
           v.established = s.established;
           v.assigned_last_interval = s.assigned_last;
           v.report_interval_s = p.report_interval_s;
