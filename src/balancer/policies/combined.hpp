@@ -33,8 +33,12 @@
 //   report's interval (CPU relative to the backend's quota) divided by the
 //   connections it served in that interval (those Fulcrum sent it, corrected
 //   by the agent's established counts and by the connections on their way,
-//   RecentPicks, at both ends), smoothed (EWMA 0.3), only
-//   from intervals with at least 2 connections; when the agent gives no
+//   RecentPicks, at both ends), only from intervals with at least 2
+//   connections, smoothed as a ratio of sums (busy time and connections
+//   served each decayed by 0.7 per report: an interval counts by its
+//   connections), and shrunk toward the pool's CPU time per request as if
+//   that were pool_requests connections of its own, where the agents report
+//   their CPU capacity; when the agent gives no
 //   established counts (served = sent), it can only rise while the backend
 //   reports >= 95 % CPU (there the sent outnumber the served). Until
 //   measured, a backend is assumed as fast as the fastest measured one of the
@@ -52,7 +56,8 @@
 // - bandwidth: the time to put a response on what is left of the link,
 //   response_kbit / max(avail_bw, 100 kb/s); unknown counts as 0 kb/s.
 // - memory: above memory_knee_pct, service slows by (100 - knee) / (100 - mem),
-//   at most 10 times; unknown memory counts as 100 %.
+//   at most 10 times; unknown memory does not slow it (no report yet, or no
+//   agent: as 100 %, the first backend to report looked 10 times faster).
 // Costs within tie_band service times of the least (ScoringConfig, default
 // half the least s), or within tie_ms (10 ms), count as ties: differences that small are within the
 // estimates' noise, and equal backends then share instead of the one with
