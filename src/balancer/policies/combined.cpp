@@ -122,13 +122,28 @@ CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b
       (b.rtt_ms ? std::max(0.0, *b.rtt_ms) : std::max(cfg_.latency_ms.worst, cfg_.latency_ms.best)) / 1000.0;
   const double now_s = seconds(b.now);
   r.arrive_s = now_s + 1.5 * rtt_s;
-  r.wait_s = std::max(0.0, t.busy_until_s - r.arrive_s);
+  // The queue is kept in requests: repriced at the service time in force,
+  // so that a new estimate (or a new reference for the unmeasured) moves
+  // every backend's queue alike, not only the one just reset by a report.
+  r.wait_s = std::max(0.0, queued(t, now_s) * r.s - (r.arrive_s - now_s));
   r.path_s = cfg_.round_trips * rtt_s;
   const double bw = std::max(b.avail_bw_kbps ? *b.avail_bw_kbps : 0.0, kMinBandwidthKbps);
   r.transfer_s = cfg_.response_kbit / bw;
-  r.rho = std::min(kMaxRho, rate_at(t, now_s) * r.s);
-  r.cost_s = r.path_s + r.transfer_s + r.s + 2 * r.wait_s + r.s * (1 / ((1 - r.rho) * (1 - r.rho)) - 1);
+  r.rho = rate_at(t, now_s) * r.s;
+  double queueing = 0;
+  if (r.rho <= kMaxRho) {
+    queueing = 1 / ((1 - r.rho) * (1 - r.rho)) - 1;
+  } else {
+    const double gap = 1 - kMaxRho;
+    queueing = 1 / (gap * gap) - 1 + 2 / (gap * gap * gap) * (r.rho - kMaxRho);
+  }
+  r.cost_s = r.path_s + r.transfer_s + r.s + 2 * r.wait_s + r.s * queueing;
   return r;
+}
+
+double CombinedPolicy::queued(const Track& t, double now_s) {
+  if (t.queue_s <= 0) return 0;
+  return std::max(0.0, t.queue_reqs - (now_s - t.queue_at_s) / t.queue_s);
 }
 
 double CombinedPolicy::rate_at(const Track& t, double now_s) const {
@@ -212,7 +227,9 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     if (!eligible(pool[i])) continue;
     Track& t = tracks_[i];
     if (!t.queue_reset) continue;
-    t.busy_until_s = seconds(pool[i].now) + *t.queue_reset * terms(t, pool[i]).s;
+    t.queue_at_s = seconds(pool[i].now);
+    t.queue_reqs = *t.queue_reset;
+    t.queue_s = terms(t, pool[i]).s;
     t.queue_reset.reset();
   }
   Terms ineligible{};
@@ -242,8 +259,11 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
   tracks_[chosen].last_pick = ++picks_;
   Track& t = tracks_[chosen];
   const Terms& r = terms_[chosen];
-  t.busy_until_s = std::max(r.arrive_s, t.busy_until_s) + r.s;
   const double now_s = seconds(pool[chosen].now);
+  const double ahead_s = queued(t, now_s) * r.s;
+  t.queue_reqs = (std::max(r.arrive_s - now_s, ahead_s) + r.s) / r.s;
+  t.queue_at_s = now_s;
+  t.queue_s = r.s;
   t.rate = rate_at(t, now_s) + 1 / cfg_.rate_window_s;
   t.rate_at_s = now_s;
   t.recent.add(now_s);

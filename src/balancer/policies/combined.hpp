@@ -8,13 +8,14 @@
 //
 //   s      = service(b) * memory_factor(b) / w   time per request
 //   arrive = now + 1.5 rtt                       the request reaches b
-//   wait   = max(0, busy_until(b) - arrive)      virtual queue ahead of it
-//   rho    = min(0.99, rate(b) * s)              utilisation by what we send
+//   wait   = max(0, queued(b) * s - 1.5 rtt)     virtual queue ahead of it
+//   rho    = rate(b) * s                         utilisation by what we send
 //   cost   = round_trips * rtt + response_kbit / avail_bw
-//            + s + 2 wait + s (1 / (1 - rho)^2 - 1)
+//            + s + 2 wait + s f(rho)
+//   f(rho) = 1 / (1 - rho)^2 - 1, continued along its tangent beyond 0.99
 //
-// and the backend of least cost takes the connection; then
-// busy_until(b) = max(arrive, busy_until(b)) + s, and rate(b), the rate of
+// and the backend of least cost takes the connection; then its queue grows
+// to (max(1.5 rtt, queued(b) * s) + s) / s requests, and rate(b), the rate of
 // connections sent to b (exponentially decayed over rate_window_s), grows by
 // one. The queue terms are marginal costs: what one more request adds to the
 // sum of all response times, not only its own. s + 2 wait is that of a
@@ -107,7 +108,7 @@ class CombinedPolicy final : public Policy {
   static constexpr double kSaturatedPct = 95;       // CPU at which a sample is only a lower bound
   static constexpr double kMinBandwidthKbps = 100;  // floor of the transfer term (and unknown bandwidth)
   static constexpr double kMaxMemoryFactor = 10;
-  static constexpr double kMaxRho = 0.99;     // the utilisation term's cap (cost x 10^4)
+  static constexpr double kMaxRho = 0.99;     // f(rho) goes on along its tangent beyond (cost x 10^4 there)
   static constexpr double kIdlePct = 50;      // below, with no connection from us: the report is idle
   static constexpr double kInFlightRtts = 2;  // a connection reaches the agent's count 2 RTT after the pick
 
@@ -142,7 +143,9 @@ class CombinedPolicy final : public Policy {
     bool idle_unused = false;  // the latest report: idle, and no connection from us in its interval
     double service_s = 0;
     std::optional<double> capacity;       // CPUs the reported CPU is relative to (latest report)
-    double busy_until_s = 0;              // virtual queue: when the backend's known work ends
+    // Virtual queue: queue_reqs requests at queue_at_s, draining at one per
+    // queue_s (the service time when it was last set).
+    double queue_reqs = 0, queue_at_s = 0, queue_s = 0;
     std::optional<uint32_t> established;  // in the previous report
     std::optional<double> queue_reset;    // a report's connections in progress and on their way, to apply
     double rate = 0;                      // connections/s sent to it, decayed, as of rate_at_s
@@ -167,6 +170,8 @@ class CombinedPolicy final : public Policy {
   [[nodiscard]] Terms terms(const Track& t, const BackendView& b) const;
   // Connections/s sent to the backend, decayed to now_s.
   [[nodiscard]] double rate_at(const Track& t, double now_s) const;
+  // Requests in the virtual queue at now_s.
+  [[nodiscard]] static double queued(const Track& t, double now_s);
   // What an unmeasured backend is assumed to take: the least measured
   // service time among the tracked backends, or the prior; and, from the
   // backends whose agents report their capacity, the least CPU time per

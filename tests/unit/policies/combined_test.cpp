@@ -693,5 +693,50 @@ TEST(Combined, FewConnectionsAreShrunkTowardThePoolWhenCapacitiesAreKnown) {
   EXPECT_NEAR(own.estimate(pool[1]).service_s, 0.015, 1e-12);
 }
 
+// The virtual queue is kept in requests, repriced at the service time in
+// force: a new estimate moves a queue that was built at the old one. (Kept
+// in seconds, a queue built at the 50 ms prior stayed at the prior's price on
+// the backends that had not reported yet, while the one that reported was
+// reset at its measured 20 ms, and looked empty beside them.)
+TEST(Combined, TheQueueIsRepricedWhenTheServiceEstimateChanges) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);  // prior 20 ms
+  std::vector<BackendView> one = local_one();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(p.pick(one, kKey), 0u);  // the clock stopped
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 5 * 0.020, 1e-12);
+  // 40 % over 10 connections: 40 ms each; no established count, so no reset.
+  report(one[0], 40, 10, std::nullopt);
+  EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).service_s, 0.040, 1e-12);
+  // Six requests queued, at 40 ms (in seconds it would be 5 x 20 + 40).
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 6 * 0.040, 1e-12);
+  // It drains at the new price: 100 ms later, 3.5 requests are left.
+  one[0].now += ms(100);
+  EXPECT_NEAR(p.estimate(one[0]).wait_s, 0.240 - 0.100, 1e-12);
+}
+
+// Beyond rho = 0.99 the utilisation term goes on growing along its tangent:
+// capped, every backend past the cap cost the same 10^4 s, so connections
+// went to whichever had the least service estimate, however many it had just
+// been sent (in an overloaded pool, all of them).
+TEST(Combined, EveryConnectionSentCostsMoreBeyondTheUtilisationCap) {
+  ScriptedRng rng;
+  CombinedPolicy p(exact_cfg(), rng);  // 20 ms: rho = 0.02 per connection sent with the clock stopped
+  std::vector<BackendView> one = local_one();
+  auto queueing = [&] {
+    const auto e = p.estimate(one[0]);
+    return e.cost_s - e.path_s - e.transfer_s - e.s - 2 * e.wait_s;
+  };
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(p.pick(one, kKey), 0u);
+  EXPECT_NEAR(p.estimate(one[0]).rho, 1.0, 1e-9);
+  double before = queueing();
+  EXPECT_NEAR(before, 0.020 * (1e4 - 1 + 2e6 * 0.01), 1e-6);  // the tangent at 0.99, 0.01 past it
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(p.pick(one, kKey), 0u);
+    EXPECT_GT(queueing(), before + 0.020 * 2e6 * 0.019);
+    before = queueing();
+  }
+}
+
 }  // namespace
 }  // namespace fulcrum::lb::testing
