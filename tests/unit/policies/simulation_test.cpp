@@ -141,7 +141,8 @@ TEST(Simulation, CombinedBeatsRoundRobinForAnyServicePriorWithinAFactorOfFour) {
 // (RecentPicks) lost by 91 and 90 % in the mean at 0.8 and 0.95 (p99 +223
 // and +174 %), as it did on the testbed; with the count, by 36 and 18 %
 // (p99 +113 and +22 %); with the ratio-of-sums estimate shrunk toward the
-// pool (489192b), by 7 and 16 % (p99 +24 and +17 %).
+// pool (489192b), by 7 and 16 % (p99 +24 and +17 %); with the queue kept in
+// requests (80ecffe), by 3 and 5 % (p99 +18 and +13 %).
 TEST(Simulation, EqualServersBehindDelayedLinksCombinedNeverLoses) {
   std::printf(
       "\n| load | horizon s | runs | policy | mean ms | p99 ms | shares |\n|---|---:|---:|---|---:|---:|---|\n");
