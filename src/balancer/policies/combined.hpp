@@ -142,7 +142,7 @@ class CombinedPolicy final : public Policy {
     bool measured = false;
     bool idle_unused = false;  // the latest report: idle, and no connection from us in its interval
     double service_s = 0;
-    std::optional<double> capacity;       // CPUs the reported CPU is relative to (latest report)
+    std::optional<double> capacity;  // CPUs the reported CPU is relative to (latest report)
     // Virtual queue: queue_reqs requests at queue_at_s, draining at one per
     // queue_s (the service time when it was last set).
     double queue_reqs = 0, queue_at_s = 0, queue_s = 0;
