@@ -91,11 +91,10 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b, bool consecu
       t.busy_sum = busy;
       t.served_sum = served;
       t.measured = true;
-    } else if (!(saturated && sample < t.service_s)) {
+    } else if (!(saturated && sample < t.own_s())) {
       t.busy_sum = (1 - kSmoothing) * t.busy_sum + busy;
       t.served_sum = (1 - kSmoothing) * t.served_sum + served;
     }
-    t.service_s = t.busy_sum / t.served_sum;
   } else if (t.measured && b.cpu_pct && *b.cpu_pct < kIdlePct && sent == 0) {
     // Idle now, and nothing of ours ran: the estimate cannot be refreshed
     // while we avoid the backend. pick() drops it if it is slower than the
@@ -152,11 +151,11 @@ double CombinedPolicy::rate_at(const Track& t, double now_s) const {
 
 double CombinedPolicy::service_of(const Track& t) const {
   if (t.measured) {
-    if (!(t.capacity && *t.capacity > 0 && pool_cpu_s_ > 0)) return t.service_s;
+    if (!t.sized() || pool_cpu_s_ <= 0) return t.own_s();
     const double k = cfg_.pool_requests;
     return (t.busy_sum + k * pool_cpu_s_ / *t.capacity) / (t.served_sum + k);
   }
-  if (t.capacity && *t.capacity > 0 && unmeasured_cpu_s_ > 0) return unmeasured_cpu_s_ / *t.capacity;
+  if (t.sized() && unmeasured_cpu_s_ > 0) return unmeasured_cpu_s_ / *t.capacity;
   return unmeasured_s_;
 }
 
@@ -165,12 +164,12 @@ void CombinedPolicy::update_reference() {
   double least = 0, least_cpu = 0, most_capacity = 0, pool_busy_cpu = 0, pool_served = 0;
   bool any = false, any_cpu = false;
   for (const Track& t : tracks_) {
-    const bool sized = t.capacity && *t.capacity > 0;
-    if (sized) most_capacity = std::max(most_capacity, *t.capacity);
+    if (t.sized()) most_capacity = std::max(most_capacity, *t.capacity);
     if (!t.measured) continue;
-    if (!any || t.service_s < least) least = t.service_s, any = true;
-    if (!sized) continue;
-    if (!any_cpu || t.service_s * *t.capacity < least_cpu) least_cpu = t.service_s * *t.capacity, any_cpu = true;
+    const double own = t.own_s();
+    if (!any || own < least) least = own, any = true;
+    if (!t.sized()) continue;
+    if (!any_cpu || own * *t.capacity < least_cpu) least_cpu = own * *t.capacity, any_cpu = true;
     pool_busy_cpu += t.busy_sum * *t.capacity;
     pool_served += t.served_sum;
   }
@@ -215,7 +214,7 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     if (!t.idle_unused) continue;
     t.idle_unused = false;
     for (const Track& o : tracks_) {
-      if (&o != &t && o.measured && o.service_s < t.service_s) {
+      if (&o != &t && o.measured && o.own_s() < t.own_s()) {
         t.measured = false;  // back to the unmeasured assumption: it gets connections, so it gets measured
         t.busy_sum = t.served_sum = 0;
         break;

@@ -140,8 +140,7 @@ class CombinedPolicy final : public Policy {
     Ipv4Addr ip;
     uint64_t report_seq = 0;
     bool measured = false;
-    bool idle_unused = false;  // the latest report: idle, and no connection from us in its interval
-    double service_s = 0;
+    bool idle_unused = false;        // the latest report: idle, and no connection from us in its interval
     std::optional<double> capacity;  // CPUs the reported CPU is relative to (latest report)
     // Virtual queue: queue_reqs requests at queue_at_s, draining at one per
     // queue_s (the service time when it was last set).
@@ -151,13 +150,16 @@ class CombinedPolicy final : public Policy {
     double rate = 0;                      // connections/s sent to it, decayed, as of rate_at_s
     double rate_at_s = 0;
     // Busy time and connections served over the reports, decayed (kSmoothing)
-    // alike: service_s = busy_sum / served_sum weighs each interval by its
-    // connections (a mean of per-interval ratios let 6 connections count as
-    // much as 40).
+    // alike: their ratio weighs each interval by its connections (a mean of
+    // per-interval ratios let 6 connections count as much as 40).
     double busy_sum = 0, served_sum = 0;
     uint64_t last_pick = 0;  // picks_ when it was last chosen (0: never)
     RecentPicks recent;
     double in_flight = 0;  // connections on their way at the previous report
+
+    // Its own measured time per request (while measured: served_sum >= 2).
+    [[nodiscard]] double own_s() const { return busy_sum / served_sum; }
+    [[nodiscard]] bool sized() const { return capacity && *capacity > 0; }
   };
   struct Terms {
     double s, arrive_s, wait_s, rho, path_s, transfer_s, cost_s;
