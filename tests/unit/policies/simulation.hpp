@@ -71,6 +71,13 @@ struct Params {
   bool poisson_arrivals = true;   // false: evenly spaced, as httperf --rate sends
   bool report_capacity = true;    // agents say their CPU capacity (BackendView::cpu_capacity)
   uint64_t arrival_seed = 1;
+  // When not empty (one per backend), the picks are not the policy's: each
+  // request goes to the first backend, in the order given, holding fewer
+  // than its threshold of requests in service or on their way, or, when all
+  // are full, to the one least over its threshold. A reference that sees
+  // what no policy can (every server's true count, at once), tuned knowing
+  // the outcome: not a policy.
+  std::vector<uint32_t> oracle_thresholds;
 };
 
 struct Result {
@@ -116,16 +123,18 @@ class PsServer {
   }
   void add(double t, double demand, uint64_t job) {
     advance(t);
-    heap_.push({v_ + demand, job});
+    heap_.push_back({v_ + demand, job});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
   }
   [[nodiscard]] double next_completion() const {
     if (heap_.empty()) return INFINITY;
-    return last_ + std::max(0.0, heap_.top().first - v_) * static_cast<double>(heap_.size()) / capacity_;
+    return last_ + std::max(0.0, heap_.front().first - v_) * static_cast<double>(heap_.size()) / capacity_;
   }
   uint64_t complete(double t) {
     advance(t);
-    uint64_t job = heap_.top().second;
-    heap_.pop();
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    const uint64_t job = heap_.back().second;
+    heap_.pop_back();
     if (heap_.empty()) v_ = 0;
     return job;
   }
@@ -142,9 +151,20 @@ class PsServer {
   using Entry = std::pair<double, uint64_t>;
   double capacity_;
   double v_ = 0, last_ = 0, busy_ = 0;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
+  std::vector<Entry> heap_;  // min-heap on the finishing value of v_
 };
 
+struct OnTheWay {
+  double at;  // reaches the server
+  std::size_t backend;
+  std::size_t job;
+  friend bool operator>(const OnTheWay& a, const OnTheWay& b) {
+    return std::tie(a.at, a.backend, a.job) > std::tie(b.at, b.backend, b.job);
+  }
+};
+
+// Runs the arrivals through the model; the policy picks, unless
+// Params::oracle_thresholds are given.
 inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy& policy) {
   const std::size_t n = p.backends.size();
   struct State {
@@ -157,6 +177,7 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
     double avail_kbps = 0, probe_time = -INFINITY;
     double sent_kbit = 0;
     uint32_t active = 0, assigned = 0;
+    std::size_t on_the_way = 0;  // picked, not yet at the server
     uint64_t reports = 0;
     std::optional<uint32_t> assigned_last;
     uint32_t established = 0;
@@ -176,9 +197,7 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
   std::priority_queue<std::pair<double, std::size_t>, std::vector<std::pair<double, std::size_t>>, std::greater<>>
       expiries;
   // Requests on their way to a server: (arrival there, backend, job).
-  std::priority_queue<std::tuple<double, std::size_t, std::size_t>,
-                      std::vector<std::tuple<double, std::size_t, std::size_t>>, std::greater<>>
-      on_the_way;
+  std::vector<OnTheWay> on_the_way;  // min-heap on `at`
   std::vector<double> response_ms;
   std::vector<uint64_t> count(n, 0);
   std::vector<BackendView> views(n);
@@ -201,14 +220,16 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
       if (st[i].report_arrives < t_delivered) t_delivered = st[i].report_arrives, delivered_at = i;
     }
     double t_exp = expiries.empty() ? INFINITY : expiries.top().first;
-    const double t_reach = on_the_way.empty() ? INFINITY : std::get<0>(on_the_way.top());
+    const double t_reach = on_the_way.empty() ? INFINITY : on_the_way.front().at;
     if (next_arrival >= arrivals.size() && outstanding == 0) break;
 
     const double t = std::min({t_arr, t_done, t_report, t_delivered, t_reach, t_exp, next_monitor});
     if (t == t_reach) {
-      const auto [when, i, job] = on_the_way.top();
-      on_the_way.pop();
-      st[i].server->add(t, arrivals[job].demand, job);
+      std::pop_heap(on_the_way.begin(), on_the_way.end(), std::greater<>{});
+      const OnTheWay w = on_the_way.back();
+      on_the_way.pop_back();
+      --st[w.backend].on_the_way;
+      st[w.backend].server->add(t, arrivals[w.job].demand, w.job);
     } else if (t == t_done) {
       uint64_t job = st[done_at].server->complete(t);
       --outstanding;
@@ -280,14 +301,34 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
       }
       ConnKey key{6, Ipv4Addr{0x0a000101u + static_cast<uint32_t>(next_arrival % 200)},
                   static_cast<uint16_t>(1024 + next_arrival % 60000), Ipv4Addr{0x0a000064u}, 80};
-      auto chosen = policy.pick(views, key);
+      std::optional<uint32_t> chosen;
+      if (p.oracle_thresholds.empty()) {
+        chosen = policy.pick(views, key);
+      } else {
+        // The first backend, in the order given, with fewer than its
+        // threshold of requests in service or on their way; when all are
+        // full, the one least over its threshold.
+        int64_t least_over = INT64_MAX;
+        for (std::size_t i = 0; i < n && !chosen; ++i) {
+          const auto held = static_cast<int64_t>(st[i].server->in_service() + st[i].on_the_way);
+          const int64_t over = held - int64_t{p.oracle_thresholds[i]};
+          if (over < 0) chosen = static_cast<uint32_t>(i);
+          least_over = std::min(least_over, over);
+        }
+        for (std::size_t i = 0; i < n && !chosen; ++i) {
+          const auto held = static_cast<int64_t>(st[i].server->in_service() + st[i].on_the_way);
+          if (held - int64_t{p.oracle_thresholds[i]} == least_over) chosen = static_cast<uint32_t>(i);
+        }
+      }
       if (!chosen) {
         ++dropped;
       } else {
         State& s = st[*chosen];
         ++s.active;
         ++s.assigned;
-        on_the_way.emplace(t + 3 * p.backends[*chosen].one_way_ms / 1000, *chosen, next_arrival);
+        ++s.on_the_way;
+        on_the_way.push_back(OnTheWay{t + 3 * p.backends[*chosen].one_way_ms / 1000, *chosen, next_arrival});
+        std::push_heap(on_the_way.begin(), on_the_way.end(), std::greater<>{});
         ++outstanding;
       }
       ++next_arrival;
