@@ -24,6 +24,24 @@ bool port_usable(const of::PortDesc& p) {
   return (p.config & of::kPortConfigDown) == 0 && (p.state & of::kPortStateLinkDown) == 0;
 }
 
+// The connection a TCP or UDP packet to the VIP belongs to; nullopt for other
+// protocols, non-first fragments, and protocols or ports the VIP does not
+// balance.
+std::optional<ConnKey> connection_key(const VipSpec& spec, const pkt::ParsedPacket& p) {
+  uint16_t sport = 0, dport = 0;
+  if (p.l4 == pkt::L4::Tcp) {
+    sport = p.tcp.src_port;
+    dport = p.tcp.dst_port;
+  } else if (p.l4 == pkt::L4::Udp) {
+    sport = p.udp.src_port;
+    dport = p.udp.dst_port;
+  } else {
+    return std::nullopt;
+  }
+  if ((spec.ip_proto != 0 && spec.ip_proto != p.ipv4.proto) || (spec.port && *spec.port != dport)) return std::nullopt;
+  return ConnKey{p.ipv4.proto, p.ipv4.src, sport, spec.ip, dport};
+}
+
 }  // namespace
 
 Balancer::Balancer(BalancerConfig config, Rng& rng) : config_(std::move(config)), rng_(rng) {
@@ -124,31 +142,57 @@ void Balancer::packet_out(Dpid dpid, const of::PacketIn& pin, of::ActionList act
   out.send(dpid, po);
 }
 
-void Balancer::packet_in(Dpid dpid, const of::PacketIn& pin, TimePoint now, Outbox& out) {
+void Balancer::packet_in(Dpid dpid, const of::PacketIn& pin, TimePoint now, Outbox& out,
+                         const pkt::ParsedPacket* parsed) {
   ++counters_.packet_ins;
   SwitchState* sw = find(dpid);
   if (sw == nullptr) return;
-  auto parsed = pkt::parse(pin.data);
-  if (!parsed) {
-    ++counters_.parse_errors;
-    spdlog::debug("dropping unparsable packet-in dpid={} in_port={}: {}", dpid_str(dpid), pin.in_port,
-                  pkt::parse_error_name(parsed.error()));
+  if (parsed != nullptr) {
+    handle_packet(*sw, pin, *parsed, now, out);
     return;
   }
-  const pkt::ParsedPacket& p = *parsed;
+  auto own = pkt::parse(pin.data);
+  if (!own) {
+    ++counters_.parse_errors;
+    spdlog::debug("dropping unparsable packet-in dpid={} in_port={}: {}", dpid_str(dpid), pin.in_port,
+                  pkt::parse_error_name(own.error()));
+    return;
+  }
+  handle_packet(*sw, pin, *own, now, out);
+}
+
+void Balancer::handle_packet(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now,
+                             Outbox& out) {
   // Nobody but Fulcrum may send from a fake MAC.
-  for (const VipState& vip : sw->vips) {
+  for (const VipState& vip : sw.vips) {
     if (p.eth_src == vip.fake_mac) {
       ++counters_.mac_spoof_drops;
       return;
     }
   }
   if (p.l3 == pkt::L3::Arp) {
-    handle_arp(*sw, pin, p, now, out);
+    handle_arp(sw, pin, p, now, out);
     return;
   }
-  if (p.l3 == pkt::L3::Ipv4 && handle_ipv4(*sw, pin, p, now, out)) return;
-  if (config_.learning_switch) l2_forward(*sw, pin, p, out);
+  if (p.l3 == pkt::L3::Ipv4 && handle_ipv4(sw, pin, p, now, out)) return;
+  if (config_.learning_switch) l2_forward(sw, pin, p, out);
+}
+
+Balancer::LookAhead Balancer::look_ahead(Dpid dpid, const of::PacketIn& pin) const {
+  LookAhead a;
+  const SwitchState* sw = find_switch(dpid);
+  if (sw == nullptr) return a;
+  auto parsed = pkt::parse(pin.data);
+  if (!parsed) return a;
+  a.parsed = *parsed;
+  const pkt::ParsedPacket& p = *parsed;
+  if (p.l3 != pkt::L3::Ipv4) return a;
+  for (const VipState& vip : sw->vips) {
+    if (p.ipv4.dst != vip.spec->ip) continue;
+    if (auto key = connection_key(*vip.spec, p)) a.hint = vip.connections.probe_hint(*key);
+    break;
+  }
+  return a;
 }
 
 void Balancer::learn_backend(SwitchState& sw, VipState& vip, BackendState& b, MacAddr mac, of::PortNo port,
@@ -412,25 +456,13 @@ void Balancer::handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::
     return;
   }
 
-  const VipSpec& spec = *vip.spec;
-  uint16_t sport = 0, dport = 0;
-  if (p.l4 == pkt::L4::Tcp) {
-    sport = p.tcp.src_port;
-    dport = p.tcp.dst_port;
-  } else if (p.l4 == pkt::L4::Udp) {
-    sport = p.udp.src_port;
-    dport = p.udp.dst_port;
-  } else {
-    ++counters_.vip_unhandled_drops;  // other protocols, and non-first fragments
-    return;
-  }
-  if ((spec.ip_proto != 0 && spec.ip_proto != ip.proto) || (spec.port && *spec.port != dport)) {
+  const std::optional<ConnKey> key = connection_key(*vip.spec, p);
+  if (!key) {
     ++counters_.vip_unhandled_drops;
     return;
   }
-  ConnKey key{ip.proto, ip.src, sport, spec.ip, dport};
-  if (p.l4 == pkt::L4::Tcp && !vip.reset_tuples.empty() && answer_reset_tuple(sw, vip, key, pin, p, now, out)) return;
-  assign(sw, vip_index, key, pin, p, now, out);
+  if (p.l4 == pkt::L4::Tcp && !vip.reset_tuples.empty() && answer_reset_tuple(sw, vip, *key, pin, p, now, out)) return;
+  assign(sw, vip_index, *key, pin, p, now, out);
 }
 
 void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, const of::PacketIn& pin,

@@ -25,10 +25,7 @@
 #include "balancer/rng.hpp"
 #include "balancer/types.hpp"
 #include "openflow/messages.hpp"
-
-namespace fulcrum::pkt {
-struct ParsedPacket;
-}
+#include "packet/packet.hpp"
 
 namespace fulcrum::lb {
 
@@ -265,7 +262,21 @@ class Balancer {
 
   void switch_up(Dpid dpid, std::span<const of::PortDesc> ports, TimePoint now, Outbox& out);
   void switch_down(Dpid dpid);
-  void packet_in(Dpid dpid, const of::PacketIn& pin, TimePoint now, Outbox& out);
+  // `parsed`, when given, is pkt::parse(pin.data) (what look_ahead
+  // returned): the packet is not parsed again.
+  void packet_in(Dpid dpid, const of::PacketIn& pin, TimePoint now, Outbox& out,
+                 const pkt::ParsedPacket* parsed = nullptr);
+  // Before packet_in(dpid, pin, ...): the parse of pin (nullopt for an
+  // unknown switch or an unparsable packet), and where in the connection
+  // table packet_in will probe for it (empty when nowhere). No effect (no
+  // counters, no state); any bytes are safe. The session takes a batch of
+  // packet-ins ahead and prefetches all their hints together, so that their
+  // misses overlap; the hint is valid until the next packet_in.
+  struct LookAhead {
+    std::optional<pkt::ParsedPacket> parsed;
+    ConnTable::ProbeHint hint;
+  };
+  [[nodiscard]] LookAhead look_ahead(Dpid dpid, const of::PacketIn& pin) const;
   void flow_removed(Dpid dpid, const of::FlowRemoved& fr, TimePoint now, Outbox& out);
   void port_status(Dpid dpid, const of::PortStatus& ps, TimePoint now, Outbox& out);
   void port_stats(Dpid dpid, const of::PortStatsReply& reply, TimePoint now);
@@ -293,6 +304,7 @@ class Balancer {
 
  private:
   SwitchState* find(Dpid dpid);
+  void handle_packet(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   void handle_arp(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   bool handle_ipv4(SwitchState& sw, const of::PacketIn& pin, const pkt::ParsedPacket& p, TimePoint now, Outbox& out);
   void handle_vip_packet(SwitchState& sw, uint32_t vip_index, const of::PacketIn& pin, const pkt::ParsedPacket& p,

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <variant>
 
 #include "openflow/codec.hpp"
+#include "packet/packet.hpp"
 
 namespace fulcrum::ctl {
 
@@ -135,29 +137,83 @@ class Session : public std::enable_shared_from_this<Session> {
     last_rx_ = t;
     echo_outstanding_ = false;
     framer_.feed(bytes);
+    // Frames are taken kLookAhead at a time: each packet-in of the batch is
+    // decoded and its packet parsed, then the connection-table lines of all
+    // of them are prefetched back to back, so that their cache and TLB misses
+    // (page walks) overlap instead of stalling one at a time; then the frames
+    // are handled in order, as one by one.
     while (!closed_) {
-      auto next = framer_.next();
-      if (next.status == of::Framer::Status::NeedMore) break;
-      if (next.status == of::Framer::Status::Error) {
+      batch_.clear();
+      bool framing_lost = false;
+      while (batch_.size() < kLookAhead) {
+        auto next = framer_.next();
+        if (next.status == of::Framer::Status::NeedMore) break;
+        if (next.status == of::Framer::Status::Error) {
+          framing_lost = true;
+          break;
+        }
+        batch_.push_back(look_ahead(next.frame));
+      }
+      const bool drained = batch_.size() < kLookAhead;
+      for (const Ahead& a : batch_) a.hint.prefetch();
+      for (Ahead& a : batch_) {
+        if (closed_) return;
+        // Spans into the framer's buffer: valid until the next feed().
+        const Result<of::Decoded, of::DecodeError> decoded =
+            a.decoded ? Result<of::Decoded, of::DecodeError>(std::move(*a.decoded)) : of::decode(a.frame);
+        const FrameKind kind = on_frame(a.frame, decoded, a.parsed ? &*a.parsed : nullptr, t);
+        ctl_.dispatch();
+        const auto done = SteadyClock::now();
+        if (kind != FrameKind::Other) {
+          // Frame taken from the stream to its messages encoded: decode,
+          // decision, encoding (not the socket write; the first frame of a
+          // batch also carries the batch's look-ahead).
+          ctl_.packet_in_latency_.observe(done - t);
+          if (kind == FrameKind::Decision) ctl_.decision_latency_.observe(done - t);
+        }
+        t = done;
+      }
+      if (framing_lost && !closed_) {
         ++ctl_.counters_.decode_errors;
         send_error(of::Err::BadLen, {});
         flush();
         close("bad OpenFlow framing (length below header size)");
         return;
       }
-      const FrameKind kind = on_frame(next.frame, t);
-      ctl_.dispatch();
-      const auto done = SteadyClock::now();
-      if (kind != FrameKind::Other) {
-        // Frame taken from the stream to its messages encoded: decode,
-        // decision, encoding (not the socket write).
-        ctl_.packet_in_latency_.observe(done - t);
-        if (kind == FrameKind::Decision) ctl_.decision_latency_.observe(done - t);
-      }
-      t = done;
+      if (drained) break;
     }
     ctl_.flush_dirty();
     flush();  // this session's own replies (handshake, echo, errors)
+  }
+
+  // A frame taken from the framer's buffer ahead of its turn; a packet-in of
+  // this switch comes decoded, with its packet parsed.
+  struct Ahead {
+    std::span<const uint8_t> frame;
+    std::optional<of::Decoded> decoded;
+    std::optional<pkt::ParsedPacket> parsed;  // its packet, when the balancer could parse it
+    lb::ConnTable::ProbeHint hint;            // where its connection will be looked up
+  };
+  static constexpr std::size_t kLookAhead = 8;
+
+  // When `frame` is a packet-in of this switch: decodes it and asks the
+  // balancer where its connection will be looked up (the balancer parses the
+  // packet for that, and the parse is kept for its turn). Anything else is
+  // decoded, and any error reported, in its turn.
+  Ahead look_ahead(std::span<const uint8_t> frame) {
+    Ahead a{frame, std::nullopt, std::nullopt, {}};
+    if (state_ != State::Up) return a;
+    const auto h = of::peek_header(frame);
+    if (!h || !of::is_packet_in(*h) || h->version != static_cast<uint8_t>(version_)) return a;
+    auto decoded = of::decode(frame);
+    if (!decoded) return a;
+    const auto* pin = std::get_if<of::PacketIn>(&decoded->msg);
+    if (pin == nullptr) return a;
+    auto ahead = ctl_.balancer_.look_ahead(dpid_, *pin);
+    a.parsed = std::move(ahead.parsed);
+    a.hint = ahead.hint;
+    a.decoded = std::move(decoded).value();
+    return a;
   }
 
   void send_error(of::Err err, std::span<const uint8_t> offending) {
@@ -178,10 +234,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   enum class FrameKind { Other, PacketIn, Decision };
 
-  FrameKind on_frame(std::span<const uint8_t> frame, SteadyClock::time_point now) {
+  // `parsed`, when given, is the packet of the packet-in `decoded` holds.
+  FrameKind on_frame(std::span<const uint8_t> frame, const Result<of::Decoded, of::DecodeError>& decoded,
+                     const pkt::ParsedPacket* parsed, SteadyClock::time_point now) {
     ++ctl_.counters_.messages_in;
     ++messages_in_;
-    auto decoded = of::decode(frame);
     if (!decoded) {
       auto hdr = of::peek_header(frame);
       spdlog::trace("rx undecodable version={} type={} len={} peer={}", hdr ? hdr->version : 0, hdr ? hdr->type : 0,
@@ -240,7 +297,7 @@ class Session : public std::enable_shared_from_this<Session> {
       case State::Up:
         if (const auto* pin = std::get_if<of::PacketIn>(&msg)) {
           const uint64_t assigned = ctl_.balancer_.counters().connections_assigned;
-          ctl_.balancer_.packet_in(dpid_, *pin, now, ctl_.outbox_);
+          ctl_.balancer_.packet_in(dpid_, *pin, now, ctl_.outbox_, parsed);
           return ctl_.balancer_.counters().connections_assigned != assigned ? FrameKind::Decision : FrameKind::PacketIn;
         }
         if (const auto* fr = std::get_if<of::FlowRemoved>(&msg)) {
@@ -326,6 +383,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<uint8_t> rbuf_;
   Bytes wbuf_, inflight_;  // grown without zeroing: every message is written over
   of::Framer framer_;
+  std::vector<Ahead> batch_;  // frames taken ahead (on_bytes), reused
   std::string peer_;
   State state_ = State::Hello;
   of::Version version_ = of::Version::V13;

@@ -126,6 +126,8 @@ std::optional<Header> peek_header(std::span<const uint8_t> bytes) {
   return h;
 }
 
+bool is_packet_in(const Header& h) { return h.type == t::kPacketIn; }
+
 Result<Decoded, DecodeError> decode(std::span<const uint8_t> frame) {
   auto h = peek_header(frame);
   if (!h) return derr(Err::BadLen, "shorter than an OpenFlow header");

@@ -34,6 +34,10 @@ struct Header {
 // Reads the 8-byte header without checking version or type.
 std::optional<Header> peek_header(std::span<const uint8_t> bytes);
 
+// True when the header says packet-in (OFPT_PACKET_IN, 10 in 1.0 and 1.3):
+// a cheap test before a full decode.
+bool is_packet_in(const Header& h);
+
 struct Decoded {
   Header header;
   Message msg;
@@ -57,7 +61,9 @@ Result<void, Err> encode(Version v, uint32_t xid, const Message& m, Bytes& out);
 std::optional<Version> negotiate(uint8_t peer_header_version, uint32_t peer_bitmap, uint32_t our_bitmap);
 
 // Splits a TCP byte stream into frames. Bytes are appended with feed();
-// next() hands out complete frames, valid until the next feed() or next().
+// next() hands out complete frames, valid until the next feed(): next()
+// leaves the buffered bytes in place, so a caller may take several frames
+// before handling the first.
 class Framer {
  public:
   enum class Status { Frame, NeedMore, Error };

@@ -9,6 +9,8 @@
 #include <memory>
 #include <set>
 #include <string_view>
+#include <tuple>
+#include <vector>
 
 #include "packet/packet.hpp"
 #include "unit/balancer/fake_switch.hpp"
@@ -399,6 +401,82 @@ TEST_F(BalancerTest, DuplicatePacketInGoesToTheSameBackendWithoutFlowMods) {
   EXPECT_EQ(vip_state().backends[0].active, 1u);
   // The round-robin did not move.
   EXPECT_EQ(connect(c, 40001), 1u);
+}
+
+// What packet_in may change, as plain values to compare before and after.
+struct Observable {
+  std::vector<uint8_t> counters;
+  std::vector<std::tuple<uint32_t, uint16_t, uint32_t, uint64_t, bool>> connections;  // in table order
+  std::size_t clients = 0, client_ports = 0, l2 = 0;
+  std::vector<uint32_t> active;
+  friend bool operator==(const Observable&, const Observable&) = default;
+};
+
+Observable observe(const Balancer& b, Dpid dpid) {
+  Observable o;
+  const auto* c = reinterpret_cast<const uint8_t*>(&b.counters());
+  o.counters.assign(c, c + sizeof(Counters));
+  const SwitchState& sw = *b.find_switch(dpid);
+  for (const auto& [key, conn] : sw.vips.at(0).connections) {
+    o.connections.emplace_back(key.client_ip.v, key.client_port, conn.backend, conn.cookie(), conn.dormant);
+  }
+  for (const BackendState& be : sw.vips.at(0).backends) o.active.push_back(be.active);
+  o.clients = sw.clients.size();
+  o.client_ports = sw.client_ports.size();
+  o.l2 = sw.l2.size();
+  return o;
+}
+
+TEST_F(BalancerTest, PrefetchHasNoObservableEffect) {
+  ready();
+  const Client& c = kClients[0];
+  ASSERT_EQ(connect(c, 40000), 0u);
+  ASSERT_EQ(connect(c, 40001), 1u);
+  const Observable before = observe(bench().balancer(), kDpid);
+
+  const Client stranger{ip("10.0.9.9"), mac("02:00:00:00:09:09"), 9};  // a client never seen
+  std::vector<Frame> frames = {
+      client_tcp(c, 40000),                                                   // an assigned connection
+      client_tcp(c, 40002),                                                   // a new one
+      client_tcp(stranger, 1234),                                             // from an unknown client
+      client_tcp(c, 40003, 443),                                              // a port the VIP does not balance
+      udp_frame(c.mac, kFake, c.ip, kVip, 5353, 80),                          // UDP
+      backend_tcp(1, c, 40001),                                               // a backend's reply
+      tcp_frame(c.mac, kFake, c.ip, kBackendIp[0], 40004, 80, pkt::kTcpSyn),  // not to the VIP
+      arp_request(c.mac, c.ip, kVip),                                         // ARP
+      icmp_echo_request(c.mac, kFake, c.ip, kVip, 1, 1, {}),                  // ICMP
+      tcp_frame(kFake, kFake, c.ip, kVip, 40005, 80, pkt::kTcpSyn),           // from the fake MAC
+      Frame{},                                                                // empty
+      Frame(13, 0xff),                                                        // garbage
+  };
+  // Every truncation of a SYN to the VIP.
+  const Frame syn = client_tcp(c, 40006);
+  for (std::size_t n = 0; n < syn.size(); ++n)
+    frames.emplace_back(syn.begin(), syn.begin() + static_cast<std::ptrdiff_t>(n));
+  for (const Frame& f : frames) {
+    // An exact-size copy, so that a read past the frame is one past the allocation (ASan).
+    auto bytes = std::make_unique<uint8_t[]>(f.size());
+    std::copy(f.begin(), f.end(), bytes.get());
+    of::PacketIn pin;
+    pin.in_port = c.port;
+    pin.total_len = static_cast<uint16_t>(f.size());
+    pin.data = std::span<const uint8_t>(bytes.get(), f.size());
+    // The parse is returned for packet_in, as pkt::parse gives it.
+    const auto ahead = bench().balancer().look_ahead(kDpid, pin);
+    ahead.hint.prefetch();
+    const auto& parsed = ahead.parsed;
+    auto want = pkt::parse(pin.data);
+    ASSERT_EQ(parsed.has_value(), want.ok()) << f.size();
+    if (parsed) {
+      EXPECT_EQ(parsed->l3, want->l3);
+      EXPECT_EQ(parsed->l4, want->l4);
+      EXPECT_EQ(parsed->eth_src, want->eth_src);
+    }
+    EXPECT_FALSE(bench().balancer().look_ahead(kDpid + 100, pin).parsed);  // an unknown switch
+    EXPECT_EQ(observe(bench().balancer(), kDpid), before);
+  }
+  // The policy did not move either: round-robin goes on with backend 2.
+  EXPECT_EQ(connect(c, 40007), 2u);
 }
 
 TEST_F(BalancerTest, UdpConnectionsAreBalancedAndRewrittenLikeTcp) {

@@ -180,6 +180,47 @@ TEST(FlatTable, MoveLeavesAnEmptyUsableTable) {
   for (uint32_t n = 0; n < 100; ++n) EXPECT_EQ(c.find(n)->second.b, n);
 }
 
+TEST(FlatTable, PrefetchIsOnlyAHint) {
+  // Empty: no shards allocated yet, then shards allocated but empty.
+  FlatTable<ConnKey, Value> t;
+  t.probe_hint(key(1)).prefetch();
+  EXPECT_EQ(t.capacity(), 0u);
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(t.begin(), t.end());
+  t.emplace(key(0), Value{0, 0});
+  t.erase(key(0));
+  t.probe_hint(key(1)).prefetch();
+  EXPECT_TRUE(t.empty());
+  // Enough keys that every one of the 64 shards has entries; prefetch keys
+  // present and absent (which land in every shard too).
+  for (uint32_t n = 0; n < 5000; ++n) t.emplace(key(n), Value{n, n});
+  // Entries in iteration order.
+  auto listing = [&t] {
+    std::vector<std::pair<uint32_t, uint64_t>> v;
+    for (const auto& e : t) v.emplace_back(e.second.a, e.second.b);
+    return v;
+  };
+  const auto before = listing();
+  const std::size_t capacity = t.capacity();
+  for (uint32_t n = 0; n < 10'000; ++n) t.probe_hint(key(n)).prefetch();
+  EXPECT_EQ(t.size(), 5000u);
+  EXPECT_EQ(t.capacity(), capacity);
+  EXPECT_EQ(listing(), before);
+  for (uint32_t n = 0; n < 10'000; ++n) EXPECT_EQ(t.find(key(n)) != t.end(), n < 5000) << n;
+  // One shard, and a table whose every key shares one probe path.
+  FlatTable<uint32_t, Value> single(0);
+  single.probe_hint(3).prefetch();
+  single.emplace(3, Value{3, 3});
+  single.probe_hint(3).prefetch();
+  single.probe_hint(4).prefetch();
+  EXPECT_EQ(single.size(), 1u);
+  FlatTable<uint32_t, Value, SameHash> same(0);
+  for (uint32_t n = 0; n < 100; ++n) same.emplace(n, Value{n, n});
+  same.probe_hint(7).prefetch();
+  EXPECT_EQ(same.size(), 100u);
+  EXPECT_EQ(same.find(7)->second.b, 7u);
+}
+
 // Random inserts, lookups and erasures (by key and through iteration) against
 // std::unordered_map, over a key space small enough for many hits.
 template <typename Hash>

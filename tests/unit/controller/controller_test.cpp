@@ -207,5 +207,56 @@ TEST_F(ControllerTest, ClientArpPacketInIsAnsweredThroughTheBalancer) {
   EXPECT_EQ(parsed->arp.sha.str(), "02:00:00:00:00:fe");
 }
 
+// The session takes the frames of one read in batches (packet-ins decoded,
+// parsed and their connection slots prefetched before the first is handled):
+// a burst of 20 packet-ins and 7 echo requests in one write, across three
+// batches, is answered in full and in order.
+TEST_F(ControllerTest, ABurstInOneWriteIsAnsweredInOrderAcrossLookAheadBatches) {
+  start();
+  ScriptedSwitch sw(port(), of::Version::V13);
+  ASSERT_TRUE(sw.handshake(1));
+  constexpr uint32_t kArps = 20;
+  std::vector<uint8_t> burst;
+  std::vector<uint32_t> echo_xids;
+  for (uint32_t i = 0; i < kArps; ++i) {
+    std::array<uint8_t, 64> frame{};
+    const MacAddr mac{{0, 0, 0, 0, 1, static_cast<uint8_t>(i + 1)}};
+    const Ipv4Addr ip{0x0a000101u + i};  // 10.0.1.1, 10.0.1.2, ...
+    const std::size_t n = pkt::build_arp(frame, {mac, MacAddr::broadcast()}, pkt::kArpRequest, mac, ip, MacAddr{},
+                                         *Ipv4Addr::parse("10.0.0.100"));
+    of::PacketIn pin;
+    pin.in_port = 1;
+    pin.total_len = static_cast<uint16_t>(n);
+    pin.data = std::span<const uint8_t>(frame.data(), n);
+    std::vector<uint8_t> bytes;
+    ASSERT_TRUE(of::encode(of::Version::V13, 100 + i, of::Message{pin}, bytes).ok());
+    burst.insert(burst.end(), bytes.begin(), bytes.end());
+    if (i % 3 == 0) {
+      bytes.clear();
+      ASSERT_TRUE(of::encode(of::Version::V13, 1000 + i, of::Message{of::EchoRequest{}}, bytes).ok());
+      burst.insert(burst.end(), bytes.begin(), bytes.end());
+      echo_xids.push_back(1000 + i);
+    }
+  }
+  sw.send_raw(burst);
+  std::vector<uint32_t> answered_ips, answered_echoes;
+  while (answered_ips.size() < kArps || answered_echoes.size() < echo_xids.size()) {
+    auto d = sw.recv();
+    ASSERT_TRUE(d) << answered_ips.size() << " ARP replies and " << answered_echoes.size() << " echo replies";
+    if (const auto* po = std::get_if<of::PacketOut>(&d->msg)) {
+      auto parsed = pkt::parse(po->data);
+      ASSERT_TRUE(parsed.ok());
+      ASSERT_EQ(parsed->arp.op, pkt::kArpReply);
+      answered_ips.push_back(parsed->arp.tpa.v);
+    } else if (std::holds_alternative<of::EchoReply>(d->msg)) {
+      answered_echoes.push_back(d->header.xid);
+    } else {
+      ADD_FAILURE() << "unexpected " << of::message_name(d->msg);
+    }
+  }
+  for (uint32_t i = 0; i < kArps; ++i) EXPECT_EQ(answered_ips[i], 0x0a000101u + i) << i;
+  EXPECT_EQ(answered_echoes, echo_xids);
+}
+
 }  // namespace
 }  // namespace fulcrum::ctl

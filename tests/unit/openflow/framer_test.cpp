@@ -45,6 +45,27 @@ TEST(Framer, SeveralMessagesInOneFeed) {
   EXPECT_EQ(frames[2], "0414000800000001");
 }
 
+// The session takes several frames before it handles the first (its
+// look-ahead batch): a frame must stay as it was until the next feed().
+TEST(Framer, FramesTakenEarlierStayValidUntilTheNextFeed) {
+  const auto s = stream();
+  const auto want = expected_frames();
+  for (std::size_t cut = 0; cut <= s.size(); ++cut) {
+    Framer f;
+    f.feed(std::span(s).first(cut));
+    drain(f);  // the frames before the cut
+    // A copy of the rest, so that AddressSanitizer sees a read past it.
+    f.feed(std::vector<uint8_t>(s.begin() + static_cast<std::ptrdiff_t>(cut), s.end()));
+    std::vector<std::span<const uint8_t>> taken;
+    for (auto n = f.next(); n.status == Framer::Status::Frame; n = f.next()) taken.push_back(n.frame);
+    ASSERT_LE(taken.size(), want.size());
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      EXPECT_EQ(to_hex(taken[i]), want[want.size() - taken.size() + i]) << "cut at " << cut;
+    }
+    EXPECT_EQ(f.buffered(), 0u);
+  }
+}
+
 TEST(Framer, SplitAtEveryByteBoundary) {
   const auto s = stream();
   const auto want = expected_frames();
