@@ -500,7 +500,7 @@ void Balancer::assign(SwitchState& sw, uint32_t vip_index, const ConnKey& key, c
     // A backend that is itself the client cannot take its own connection:
     // the switch would have to send the frame back out of its ingress port,
     // and the backend would see its own address as the source.
-    vip.views[i] = view(vip, b, now);
+    fill_view(vip.views[i], vip, b, now);
     if (b.spec.ip == key.client_ip) vip.views[i].available = false;
   }
   auto chosen = vip.policy->pick(vip.views, key);

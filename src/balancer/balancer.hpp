@@ -293,6 +293,8 @@ class Balancer {
 
   // The fresh view of a backend that policies see (also for logs and the API).
   [[nodiscard]] BackendView view(const VipState& vip, const BackendState& b, TimePoint now) const;
+  // The same, written over `v` (the per-decision views are reused).
+  void fill_view(BackendView& v, const VipState& vip, const BackendState& b, TimePoint now) const;
 
   [[nodiscard]] const SwitchState* find_switch(Dpid dpid) const;
   // Every switch's state, for the API and metrics (read on the controller's thread).

@@ -37,6 +37,8 @@ struct BackendView {
   // when unknown (first report, a report missed, or too old).
   std::optional<uint32_t> assigned_last_interval;
   double report_interval_s = 0;
+
+  friend bool operator==(const BackendView&, const BackendView&) = default;
 };
 
 class Policy {

@@ -615,6 +615,14 @@ TEST_F(AgentTest, ReportsFeedTheViewAndAreNeverForwarded) {
   ASSERT_TRUE(v.cpu_pct);
   EXPECT_DOUBLE_EQ(*v.cpu_pct, 42.5);
   EXPECT_DOUBLE_EQ(*v.memory_pct, 30);
+  // A view reused for another backend (the core's per-decision views) keeps
+  // nothing of the one before: backend 0 has sent no report.
+  BackendView reused = v;
+  bench().balancer().fill_view(reused, vip(), backend(0), bench().now());
+  EXPECT_EQ(reused, bench().balancer().view(vip(), backend(0), bench().now()));
+  EXPECT_FALSE(reused.cpu_pct);
+  bench().balancer().fill_view(reused, vip(), backend(1), bench().now());
+  EXPECT_EQ(reused, v);
   // Older than scoring.max_age (5 s): the view no longer has it.
   bench().advance(milliseconds(5100));
   v = bench().balancer().view(vip(), backend(1), bench().now());
@@ -761,6 +769,11 @@ TEST_F(MonitorTest, PortStatisticsGiveTheTransmitRateAndAvailableBandwidth) {
   BackendView v = bench().balancer().view(vip(), backend(0), bench().now());
   ASSERT_TRUE(v.avail_bw_kbps);
   EXPECT_NEAR(*v.avail_bw_kbps, 8000.0, 1e-6);
+  // Reused for a backend with no port statistics, the view drops the figure.
+  BackendView reused = v;
+  bench().balancer().fill_view(reused, vip(), backend(1), bench().now());
+  EXPECT_FALSE(reused.avail_bw_kbps);
+  EXPECT_EQ(reused, bench().balancer().view(vip(), backend(1), bench().now()));
   // A counter that went backwards (port reset) gives no rate.
   bench().advance(seconds(1));
   reply(10);
