@@ -201,12 +201,12 @@ TEST(Simulation, EqualServersBehindDelayedLinksCombinedNeverLoses) {
 // (the protocol of the test above: 300 requests after 3 s of reports, eight
 // arrival sequences). Two references, each tuned knowing the outcome:
 // - the best static split: weighted round-robin over every split of the
-//   connections in steps of 1/12, then of 1/24 around the best, the split of
-//   least mean chosen afterwards;
+//   connections in steps of 1/6, then of 1/12 and 1/24 around the best, the
+//   split of least mean chosen afterwards;
 // - the best threshold oracle (sim::Params::oracle_thresholds), which sees
 //   every server's true count of requests at every pick: b1 while it holds
 //   fewer than K1, else b2 while it holds fewer than K2, else b3, over
-//   K1 = 1..6 and K2 = 1..16 (K3 = 16).
+//   K1 = 1..4 and K2 = 1..12 (K3 = 16).
 // Neither is a bound on every possible policy, and neither is a policy; they
 // say how much of the gap to round-robin a split of this workload can give.
 // The test holds the oracle to beating round-robin and the static split
@@ -252,7 +252,8 @@ TEST(Simulation, WhatBetterInformationBuysInTheDelayedScenario) {
     };
     const auto rr = mean_of(p, PolicyKind::RoundRobin);
     const auto comb = mean_of(p, PolicyKind::Combined);
-    // Splits in 24ths: every multiple of 2, then the neighbours of the best.
+    // Splits in 24ths: every multiple of 4, then the neighbours of the best
+    // at steps of 2, then of 1.
     constexpr uint32_t kSteps = 24;
     Sum best_split{INFINITY};
     uint32_t split[3] = {0, 0, 0};
@@ -262,19 +263,22 @@ TEST(Simulation, WhatBetterInformationBuysInTheDelayedScenario) {
       const auto r = mean_of(q, PolicyKind::WeightedRoundRobin);
       if (r.mean < best_split.mean) best_split = r, split[0] = w1, split[1] = w2, split[2] = kSteps - w1 - w2;
     };
-    for (uint32_t w1 = 0; w1 <= kSteps; w1 += 2) {
-      for (uint32_t w2 = 0; w1 + w2 <= kSteps; w2 += 2) try_split(w1, w2);
+    for (uint32_t w1 = 0; w1 <= kSteps; w1 += 4) {
+      for (uint32_t w2 = 0; w1 + w2 <= kSteps; w2 += 4) try_split(w1, w2);
     }
-    const uint32_t c1 = split[0], c2 = split[1];
-    for (uint32_t w1 = c1 > 0 ? c1 - 1 : 0; w1 <= c1 + 1; ++w1) {
-      for (uint32_t w2 = c2 > 0 ? c2 - 1 : 0; w2 <= c2 + 1 && w1 + w2 <= kSteps; ++w2) {
-        if ((w1 | w2) & 1) try_split(w1, w2);
+    for (int step : {2, 1}) {
+      const auto c1 = static_cast<int>(split[0]), c2 = static_cast<int>(split[1]);
+      for (int w1 = c1 - step; w1 <= c1 + step; w1 += step) {
+        for (int w2 = c2 - step; w2 <= c2 + step; w2 += step) {
+          if ((w1 == c1 && w2 == c2) || w1 < 0 || w2 < 0 || w1 + w2 > static_cast<int>(kSteps)) continue;
+          try_split(static_cast<uint32_t>(w1), static_cast<uint32_t>(w2));
+        }
       }
     }
     Sum best_oracle{INFINITY};
     uint32_t k[2] = {0, 0};
-    for (uint32_t k1 = 1; k1 <= 6; ++k1) {
-      for (uint32_t k2 = 1; k2 <= 16; ++k2) {
+    for (uint32_t k1 = 1; k1 <= 4; ++k1) {
+      for (uint32_t k2 = 1; k2 <= 12; ++k2) {
         sim::Params q = p;
         q.oracle_thresholds = {k1, k2, 16};
         const auto r = mean_of(q, PolicyKind::RoundRobin);
