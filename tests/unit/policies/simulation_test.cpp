@@ -32,6 +32,20 @@ double total_capacity_rps(const sim::Params& p) {
   return c / p.mean_demand_s;
 }
 
+// The testbed's delayed scenario (experiments/run.sh): three servers of 0.2
+// CPU (5.7 ms of CPU per request: 35 requests/s each) behind links of 0, 50
+// and 80 ms one way, requests evenly spaced as httperf --rate sends them, at
+// `load` times the pool's capacity.
+sim::Params delayed_testbed(double load) {
+  sim::Params p;
+  p.backends = {{0.2, 0}, {0.2, 50}, {0.2, 80}};
+  p.mean_demand_s = 0.0057;
+  p.poisson_arrivals = false;
+  p.response_kbit = 8;
+  p.lambda = load * total_capacity_rps(p);
+  return p;
+}
+
 struct Row {
   double load;
   PolicyKind kind;
@@ -149,12 +163,7 @@ TEST(Simulation, EqualServersBehindDelayedLinksCombinedNeverLoses) {
       "\n| load | horizon s | runs | policy | mean ms | p99 ms | shares |\n|---|---:|---:|---|---:|---:|---|\n");
   for (double horizon : {300.0, 0.0}) {
     for (double load : {0.2, 0.5, 0.8, 0.95}) {
-      sim::Params p;
-      p.backends = {{0.2, 0}, {0.2, 50}, {0.2, 80}};
-      p.mean_demand_s = 0.0057;
-      p.poisson_arrivals = false;
-      p.response_kbit = 8;
-      p.lambda = load * total_capacity_rps(p);
+      sim::Params p = delayed_testbed(load);
       p.horizon_s = horizon > 0 ? horizon : 300 / p.lambda;
       const int runs = horizon > 0 ? 1 : 8;
       // Per policy: the mean over the runs of each run's mean, p99 and shares.
@@ -217,12 +226,7 @@ TEST(Simulation, WhatBetterInformationBuysInTheDelayedScenario) {
       "\n| load | round-robin (mean / p99 ms) | combined (mean / p99, vs RR, shares) | best static split | its weights"
       " b1/b2/b3 | threshold oracle | its K1/K2 |\n|---:|---:|---:|---:|---:|---:|---:|\n");
   for (double load : {0.2, 0.5, 0.65, 0.8, 0.95, 1.1, 1.3}) {
-    sim::Params p;
-    p.backends = {{0.2, 0}, {0.2, 50}, {0.2, 80}};
-    p.mean_demand_s = 0.0057;
-    p.poisson_arrivals = false;
-    p.response_kbit = 8;
-    p.lambda = load * total_capacity_rps(p);
+    sim::Params p = delayed_testbed(load);
     p.horizon_s = 300 / p.lambda;
     constexpr int kRuns = 8;
     std::vector<std::vector<sim::Arrival>> sequences;
