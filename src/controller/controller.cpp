@@ -157,7 +157,7 @@ class Session : public std::enable_shared_from_this<Session> {
       const bool drained = batch_.size() < kLookAhead;
       for (const Ahead& a : batch_) a.hint.prefetch();
       for (Ahead& a : batch_) {
-        if (closed_) return;
+        if (closed_) break;  // the dirty switches are still flushed below
         // Spans into the framer's buffer: valid until the next feed().
         const Result<of::Decoded, of::DecodeError> decoded =
             a.decoded ? Result<of::Decoded, of::DecodeError>(std::move(*a.decoded)) : of::decode(a.frame);
