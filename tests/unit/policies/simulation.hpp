@@ -123,18 +123,16 @@ class PsServer {
   }
   void add(double t, double demand, uint64_t job) {
     advance(t);
-    heap_.push_back({v_ + demand, job});
-    std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    heap_.push({v_ + demand, job});
   }
   [[nodiscard]] double next_completion() const {
     if (heap_.empty()) return INFINITY;
-    return last_ + std::max(0.0, heap_.front().first - v_) * static_cast<double>(heap_.size()) / capacity_;
+    return last_ + std::max(0.0, heap_.top().first - v_) * static_cast<double>(heap_.size()) / capacity_;
   }
   uint64_t complete(double t) {
     advance(t);
-    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
-    const uint64_t job = heap_.back().second;
-    heap_.pop_back();
+    uint64_t job = heap_.top().second;
+    heap_.pop();
     if (heap_.empty()) v_ = 0;
     return job;
   }
@@ -151,16 +149,7 @@ class PsServer {
   using Entry = std::pair<double, uint64_t>;
   double capacity_;
   double v_ = 0, last_ = 0, busy_ = 0;
-  std::vector<Entry> heap_;  // min-heap on the finishing value of v_
-};
-
-struct OnTheWay {
-  double at;  // reaches the server
-  std::size_t backend;
-  std::size_t job;
-  friend bool operator>(const OnTheWay& a, const OnTheWay& b) {
-    return std::tie(a.at, a.backend, a.job) > std::tie(b.at, b.backend, b.job);
-  }
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
 };
 
 // Runs the arrivals through the model; the policy picks, unless
@@ -197,7 +186,9 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
   std::priority_queue<std::pair<double, std::size_t>, std::vector<std::pair<double, std::size_t>>, std::greater<>>
       expiries;
   // Requests on their way to a server: (arrival there, backend, job).
-  std::vector<OnTheWay> on_the_way;  // min-heap on `at`
+  std::priority_queue<std::tuple<double, std::size_t, std::size_t>,
+                      std::vector<std::tuple<double, std::size_t, std::size_t>>, std::greater<>>
+      on_the_way;
   std::vector<double> response_ms;
   std::vector<uint64_t> count(n, 0);
   std::vector<BackendView> views(n);
@@ -220,16 +211,15 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
       if (st[i].report_arrives < t_delivered) t_delivered = st[i].report_arrives, delivered_at = i;
     }
     double t_exp = expiries.empty() ? INFINITY : expiries.top().first;
-    const double t_reach = on_the_way.empty() ? INFINITY : on_the_way.front().at;
+    const double t_reach = on_the_way.empty() ? INFINITY : std::get<0>(on_the_way.top());
     if (next_arrival >= arrivals.size() && outstanding == 0) break;
 
     const double t = std::min({t_arr, t_done, t_report, t_delivered, t_reach, t_exp, next_monitor});
     if (t == t_reach) {
-      std::pop_heap(on_the_way.begin(), on_the_way.end(), std::greater<>{});
-      const OnTheWay w = on_the_way.back();
-      on_the_way.pop_back();
-      --st[w.backend].on_the_way;
-      st[w.backend].server->add(t, arrivals[w.job].demand, w.job);
+      const auto [when, i, job] = on_the_way.top();
+      on_the_way.pop();
+      --st[i].on_the_way;
+      st[i].server->add(t, arrivals[job].demand, job);
     } else if (t == t_done) {
       uint64_t job = st[done_at].server->complete(t);
       --outstanding;
@@ -307,18 +297,19 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
       } else {
         // The first backend, in the order given, with fewer than its
         // threshold of requests in service or on their way; when all are
-        // full, the one least over its threshold.
+        // full, the first of those least over their threshold.
+        uint32_t least = 0;
         int64_t least_over = INT64_MAX;
-        for (std::size_t i = 0; i < n && !chosen; ++i) {
+        for (std::size_t i = 0; i < n; ++i) {
           const auto held = static_cast<int64_t>(st[i].server->in_service() + st[i].on_the_way);
           const int64_t over = held - int64_t{p.oracle_thresholds[i]};
-          if (over < 0) chosen = static_cast<uint32_t>(i);
-          least_over = std::min(least_over, over);
+          if (over < 0) {
+            least = static_cast<uint32_t>(i);
+            break;
+          }
+          if (over < least_over) least_over = over, least = static_cast<uint32_t>(i);
         }
-        for (std::size_t i = 0; i < n && !chosen; ++i) {
-          const auto held = static_cast<int64_t>(st[i].server->in_service() + st[i].on_the_way);
-          if (held - int64_t{p.oracle_thresholds[i]} == least_over) chosen = static_cast<uint32_t>(i);
-        }
+        chosen = least;
       }
       if (!chosen) {
         ++dropped;
@@ -327,8 +318,7 @@ inline Result run(const Params& p, const std::vector<Arrival>& arrivals, Policy&
         ++s.active;
         ++s.assigned;
         ++s.on_the_way;
-        on_the_way.push_back(OnTheWay{t + 3 * p.backends[*chosen].one_way_ms / 1000, *chosen, next_arrival});
-        std::push_heap(on_the_way.begin(), on_the_way.end(), std::greater<>{});
+        on_the_way.emplace(t + 3 * p.backends[*chosen].one_way_ms / 1000, *chosen, next_arrival);
         ++outstanding;
       }
       ++next_arrival;
