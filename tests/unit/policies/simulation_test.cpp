@@ -46,6 +46,43 @@ sim::Params delayed_testbed(double load) {
   return p;
 }
 
+// The experiment's short runs: `runs` arrival sequences of 300 requests, each
+// after 3 s of agent reports and probes (as the runner waits), measured from
+// the first request.
+std::vector<std::vector<sim::Arrival>> short_runs(sim::Params& p, int runs) {
+  p.horizon_s = 300 / p.lambda;
+  std::vector<std::vector<sim::Arrival>> sequences;
+  for (int run = 0; run < runs; ++run) {
+    p.arrival_seed = 20261124 + static_cast<uint64_t>(run);
+    auto arrivals = sim::make_arrivals(p);
+    for (auto& a : arrivals) a.t += 3;
+    sequences.push_back(std::move(arrivals));
+  }
+  p.warmup_s = 3;
+  return sequences;
+}
+
+// A policy's figures over several arrival sequences: the mean of each run's
+// mean, p99 and shares of three backends.
+struct Sum {
+  double mean = 0, p99 = 0, share[3] = {0, 0, 0};
+};
+
+Sum mean_over(const sim::Params& p, const std::vector<std::vector<sim::Arrival>>& sequences, PolicyKind kind) {
+  Sum r;
+  const auto runs = static_cast<double>(sequences.size());
+  for (const auto& arrivals : sequences) {
+    Xoshiro256 rng(7);
+    auto policy = make_policy(kind, ScoringConfig{}, rng);
+    const sim::Result one = sim::run(p, arrivals, *policy);
+    EXPECT_EQ(one.dropped, 0U);
+    r.mean += one.mean_ms / runs;
+    r.p99 += one.p99_ms / runs;
+    for (std::size_t i = 0; i < 3; ++i) r.share[i] += one.share[i] / runs;
+  }
+  return r;
+}
+
 struct Row {
   double load;
   PolicyKind kind;
@@ -164,32 +201,18 @@ TEST(Simulation, EqualServersBehindDelayedLinksCombinedNeverLoses) {
   for (double horizon : {300.0, 0.0}) {
     for (double load : {0.2, 0.5, 0.8, 0.95}) {
       sim::Params p = delayed_testbed(load);
-      p.horizon_s = horizon > 0 ? horizon : 300 / p.lambda;
-      const int runs = horizon > 0 ? 1 : 8;
-      // Per policy: the mean over the runs of each run's mean, p99 and shares.
-      struct Sum {
-        double mean = 0, p99 = 0, share[3] = {0, 0, 0};
-      };
-      constexpr PolicyKind kKinds[2] = {PolicyKind::RoundRobin, PolicyKind::Combined};
-      Sum sums[2];
-      for (int run = 0; run < runs; ++run) {
-        p.arrival_seed = 20261124 + static_cast<uint64_t>(run);
-        p.warmup_s = horizon > 0 ? 20 : 0;
-        auto arrivals = sim::make_arrivals(p);
-        if (horizon == 0) {
-          // As the runner does: agents and probes report for 3 s first.
-          for (auto& a : arrivals) a.t += 3;
-          p.warmup_s = 3;
-        }
-        for (int k = 0; k < 2; ++k) {
-          Xoshiro256 rng(7);
-          auto policy = make_policy(kKinds[k], ScoringConfig{}, rng);
-          const sim::Result r = sim::run(p, arrivals, *policy);
-          sums[k].mean += r.mean_ms / runs;
-          sums[k].p99 += r.p99_ms / runs;
-          for (int i = 0; i < 3; ++i) sums[k].share[i] += r.share[static_cast<std::size_t>(i)] / runs;
-        }
+      std::vector<std::vector<sim::Arrival>> sequences;
+      if (horizon > 0) {
+        p.horizon_s = horizon;
+        p.arrival_seed = 20261124;
+        p.warmup_s = 20;
+        sequences.push_back(sim::make_arrivals(p));
+      } else {
+        sequences = short_runs(p, 8);
       }
+      const auto runs = static_cast<int>(sequences.size());
+      constexpr PolicyKind kKinds[2] = {PolicyKind::RoundRobin, PolicyKind::Combined};
+      const Sum sums[2] = {mean_over(p, sequences, kKinds[0]), mean_over(p, sequences, kKinds[1])};
       for (int k = 0; k < 2; ++k) {
         const Sum& r = sums[k];
         std::printf("| %.2f | %.1f | %d | %s | %.0f | %.0f | %.2f / %.2f / %.2f |\n", load, p.horizon_s, runs,
@@ -227,32 +250,9 @@ TEST(Simulation, WhatBetterInformationBuysInTheDelayedScenario) {
       " b1/b2/b3 | threshold oracle | its K1/K2 |\n|---:|---:|---:|---:|---:|---:|---:|\n");
   for (double load : {0.2, 0.5, 0.65, 0.8, 0.95, 1.1, 1.3}) {
     sim::Params p = delayed_testbed(load);
-    p.horizon_s = 300 / p.lambda;
-    constexpr int kRuns = 8;
-    std::vector<std::vector<sim::Arrival>> sequences;
-    for (int run = 0; run < kRuns; ++run) {
-      p.arrival_seed = 20261124 + static_cast<uint64_t>(run);
-      auto arrivals = sim::make_arrivals(p);
-      for (auto& a : arrivals) a.t += 3;
-      sequences.push_back(std::move(arrivals));
-    }
-    p.warmup_s = 3;
-    // Mean over the runs of each run's mean, p99 and shares.
-    struct Sum {
-      double mean = 0, p99 = 0, share[3] = {0, 0, 0};
-    };
+    const auto sequences = short_runs(p, 8);
     auto mean_of = [&sequences](const sim::Params& params, PolicyKind kind) {
-      Sum r;
-      for (const auto& arrivals : sequences) {
-        Xoshiro256 rng(7);
-        auto policy = make_policy(kind, ScoringConfig{}, rng);
-        const sim::Result one = sim::run(params, arrivals, *policy);
-        EXPECT_EQ(one.dropped, 0U);
-        r.mean += one.mean_ms / kRuns;
-        r.p99 += one.p99_ms / kRuns;
-        for (std::size_t i = 0; i < 3; ++i) r.share[i] += one.share[i] / kRuns;
-      }
-      return r;
+      return mean_over(params, sequences, kind);
     };
     const auto rr = mean_of(p, PolicyKind::RoundRobin);
     const auto comb = mean_of(p, PolicyKind::Combined);
