@@ -109,14 +109,18 @@ void CombinedPolicy::observe_report(Track& t, const BackendView& b, bool consecu
   t.established = b.established;
 }
 
-CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b) const {
-  Terms r{};
+double CombinedPolicy::per_request_s(const Track& t, const BackendView& b) const {
   double memory_factor = 1;
   const double knee = cfg_.memory_knee_pct;
   const double mem = b.memory_pct ? std::clamp(*b.memory_pct, 0.0, 100.0) : 0.0;
   if (mem > knee) memory_factor = std::min(kMaxMemoryFactor, (100 - knee) / std::max(100 - mem, 1e-9));
   const double w = b.weight > 0 ? static_cast<double>(b.weight) : 1.0;
-  r.s = service_of(t) * memory_factor / w;
+  return service_of(t) * memory_factor / w;
+}
+
+CombinedPolicy::Terms CombinedPolicy::terms(const Track& t, const BackendView& b) const {
+  Terms r{};
+  r.s = per_request_s(t, b);
   const double rtt_s =
       (b.rtt_ms ? std::max(0.0, *b.rtt_ms) : std::max(cfg_.latency_ms.worst, cfg_.latency_ms.best)) / 1000.0;
   const double now_s = seconds(b.now);
@@ -228,7 +232,7 @@ std::optional<uint32_t> CombinedPolicy::pick(std::span<const BackendView> pool, 
     if (!t.queue_reset) continue;
     t.queue_at_s = seconds(pool[i].now);
     t.queue_reqs = *t.queue_reset;
-    t.queue_s = terms(t, pool[i]).s;
+    t.queue_s = per_request_s(t, pool[i]);
     t.queue_reset.reset();
   }
   Terms ineligible{};

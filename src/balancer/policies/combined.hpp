@@ -169,6 +169,8 @@ class CombinedPolicy final : public Policy {
   // The service time the policy uses: measured, or the reference below
   // (scaled by the backend's capacity when the agents report capacities).
   [[nodiscard]] double service_of(const Track& t) const;
+  // s: the service time with the memory factor and the weight.
+  [[nodiscard]] double per_request_s(const Track& t, const BackendView& b) const;
   [[nodiscard]] Terms terms(const Track& t, const BackendView& b) const;
   // Connections/s sent to the backend, decayed to now_s.
   [[nodiscard]] double rate_at(const Track& t, double now_s) const;
