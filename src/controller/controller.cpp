@@ -155,13 +155,13 @@ class Session : public std::enable_shared_from_this<Session> {
         batch_.push_back(look_ahead(next.frame));
       }
       const bool drained = batch_.size() < kLookAhead;
-      for (const Ahead& a : batch_) a.hint.prefetch();
+      for (const Ahead& a : batch_) a.looked.hint.prefetch();
       for (Ahead& a : batch_) {
         if (closed_) break;  // the dirty switches are still flushed below
         // Spans into the framer's buffer: valid until the next feed().
         const Result<of::Decoded, of::DecodeError> decoded =
             a.decoded ? Result<of::Decoded, of::DecodeError>(std::move(*a.decoded)) : of::decode(a.frame);
-        const FrameKind kind = on_frame(a.frame, decoded, a.parsed ? &*a.parsed : nullptr, t);
+        const FrameKind kind = on_frame(a.frame, decoded, a.looked.parsed ? &*a.looked.parsed : nullptr, t);
         ctl_.dispatch();
         const auto done = SteadyClock::now();
         if (kind != FrameKind::Other) {
@@ -191,8 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Ahead {
     std::span<const uint8_t> frame;
     std::optional<of::Decoded> decoded;
-    std::optional<pkt::ParsedPacket> parsed;  // its packet, when the balancer could parse it
-    lb::ConnTable::ProbeHint hint;            // where its connection will be looked up
+    lb::Balancer::LookAhead looked;  // its packet, parsed, and where its connection will be looked up
   };
   static constexpr std::size_t kLookAhead = 8;
 
@@ -201,7 +200,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // packet for that, and the parse is kept for its turn). Anything else is
   // decoded, and any error reported, in its turn.
   Ahead look_ahead(std::span<const uint8_t> frame) {
-    Ahead a{frame, std::nullopt, std::nullopt, {}};
+    Ahead a{frame, std::nullopt, {}};
     if (state_ != State::Up) return a;
     const auto h = of::peek_header(frame);
     if (!h || !of::is_packet_in(*h) || h->version != static_cast<uint8_t>(version_)) return a;
@@ -209,9 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!decoded) return a;
     const auto* pin = std::get_if<of::PacketIn>(&decoded->msg);
     if (pin == nullptr) return a;
-    auto ahead = ctl_.balancer_.look_ahead(dpid_, *pin);
-    a.parsed = std::move(ahead.parsed);
-    a.hint = ahead.hint;
+    a.looked = ctl_.balancer_.look_ahead(dpid_, *pin);
     a.decoded = std::move(decoded).value();
     return a;
   }
